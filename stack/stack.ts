@@ -1,0 +1,122 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/index.js';
+import { livePid, portIsFree, spawnDetached, StackError, stopByPidFile, waitUntil } from './processes.js';
+import { kafkaService, postgresService, temporalService, type Service } from './services.js';
+import { ensureTools, toolPaths, type ToolPaths } from './tools.js';
+
+export const serviceNames = ['postgres', 'kafka', 'temporal'] as const;
+export type ServiceName = (typeof serviceNames)[number];
+
+export function stackDirs(config: Config) {
+  const { stateDir } = config.stack;
+  return { stateDir, logDir: path.join(stateDir, 'logs'), runDir: path.join(stateDir, 'run') };
+}
+
+function services(config: Config, tools: ToolPaths, only?: readonly ServiceName[]): Service[] {
+  const context = { config, tools, logDir: stackDirs(config).logDir };
+  const all = [postgresService(context), kafkaService(context), temporalService(context)];
+  return only?.length ? all.filter((s) => only.includes(s.name)) : all;
+}
+
+const pidFile = (config: Config, name: string) => path.join(stackDirs(config).runDir, `${name}.pid`);
+export const logFile = (config: Config, name: string) => path.join(stackDirs(config).logDir, `${name}.log`);
+
+export interface UpResult {
+  /** The services this call started; the others were already running. */
+  started: ServiceName[];
+  urls: Record<ServiceName, string[]>;
+}
+
+/**
+ * Installs what is missing, then starts each service that is not running yet and waits until it
+ * answers. Idempotent: a service that is already up (started by us) is left as it is.
+ */
+export async function up(
+  config: Config,
+  options: { only?: readonly ServiceName[]; say?: (line: string) => void } = {},
+): Promise<UpResult> {
+  const say = options.say ?? (() => undefined);
+  const { logDir, runDir } = stackDirs(config);
+  fs.mkdirSync(logDir, { recursive: true });
+  fs.mkdirSync(runDir, { recursive: true });
+  const tools = await ensureTools(config.stack.cacheDir, logDir, say);
+  const started: ServiceName[] = [];
+  const urls = {} as Record<ServiceName, string[]>;
+
+  for (const service of services(config, tools, options.only)) {
+    urls[service.name] = service.urls;
+    const pid = livePid(pidFile(config, service.name));
+    if (pid === undefined) {
+      for (const use of service.ports) {
+        if (!(await portIsFree(use.host, use.port))) {
+          throw new StackError(
+            `port ${use.port} on ${use.host} (${service.name}) is already in use by another process; ` +
+              `stop it or set ${use.env} to a free port`,
+          );
+        }
+      }
+      await service.prepare();
+      say(`starting ${service.name}`);
+      spawnDetached({ ...service.launch(), pidFile: pidFile(config, service.name), logFile: logFile(config, service.name) });
+      started.push(service.name);
+    }
+    await waitUntil(
+      service.name,
+      async () => {
+        if (livePid(pidFile(config, service.name)) === undefined) {
+          throw new StackError(`${service.name} exited while starting; see ${logFile(config, service.name)}`);
+        }
+        return service.ready();
+      },
+      service.readyTimeoutMs,
+      `see ${logFile(config, service.name)}`,
+    ).catch(async (error: unknown) => {
+      // A server that never came up is stopped again, so the next `up` starts from a clean slate.
+      if (started.includes(service.name)) await stopByPidFile(pidFile(config, service.name), 'SIGKILL', 0);
+      throw error;
+    });
+    await service.afterReady?.();
+  }
+  return { started, urls };
+}
+
+/** Stops the services this stack started, by the pids it recorded; returns those it stopped. */
+export async function down(config: Config, only?: readonly ServiceName[]): Promise<ServiceName[]> {
+  const stopped: ServiceName[] = [];
+  // Temporal first and PostgreSQL last, the reverse of the start order.
+  for (const service of services(config, noTools(config), only).reverse()) {
+    if (await stopByPidFile(pidFile(config, service.name), service.stopSignal, 30_000)) stopped.push(service.name);
+  }
+  return stopped;
+}
+
+export interface ServiceStatus {
+  name: ServiceName;
+  pid: number | undefined;
+  answering: boolean;
+  urls: string[];
+}
+
+export async function status(config: Config): Promise<ServiceStatus[]> {
+  return Promise.all(
+    services(config, noTools(config)).map(async (service) => {
+      const pid = livePid(pidFile(config, service.name));
+      const answering = pid !== undefined && (await service.ready().catch(() => false));
+      return { name: service.name, pid, answering, urls: service.urls };
+    }),
+  );
+}
+
+/** Paths for stopping or inspecting services, which needs nothing installed. */
+function noTools(config: Config): ToolPaths {
+  return { ...toolPaths(config.stack.cacheDir), postgresBin: '' };
+}
+
+export function testServerLib(config: Config): string {
+  return toolPaths(config.stack.cacheDir).testServerLib;
+}
+
+export function isStackError(error: unknown): error is StackError {
+  return error instanceof StackError;
+}

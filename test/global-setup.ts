@@ -1,0 +1,50 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { loadConfig, projectRoot } from '../config/index.js';
+import { down, up, type ServiceName } from '../stack/stack.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** A database made for this run alone, migrated to the current schema. */
+    databaseUrl: string;
+    /** Unique per run: prefix for Kafka topics, Temporal task queues and ids, so runs never meet. */
+    runId: string;
+  }
+}
+
+/**
+ * Brings the stack up once for the whole run (reusing one that already runs), gives the run fresh
+ * data (its own database, its own id for topics and task queues), and stops what it started.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const config = loadConfig();
+  const { started } = await up(config, { say: (line) => console.log(`stack: ${line}`) });
+
+  const runId = `t${Date.now().toString(36)}${process.pid.toString(36)}`;
+  const database = `order_saga_test_${runId}`;
+  const admin = new pg.Client({ connectionString: config.postgres.url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(database)}`);
+  await admin.end();
+
+  const url = new URL(config.postgres.url);
+  url.pathname = `/${database}`;
+  const databaseUrl = url.toString();
+  if (fs.existsSync(path.join(projectRoot, 'prisma', 'migrate.ts'))) {
+    const { applyMigrations } = await import('../prisma/migrate.js');
+    await applyMigrations(databaseUrl);
+  }
+
+  project.provide('databaseUrl', databaseUrl);
+  project.provide('runId', runId);
+
+  return async () => {
+    const cleanup = new pg.Client({ connectionString: config.postgres.url });
+    await cleanup.connect();
+    await cleanup.query(`DROP DATABASE IF EXISTS ${cleanup.escapeIdentifier(database)} WITH (FORCE)`);
+    await cleanup.end();
+    if (started.length) await down(config, started as ServiceName[]);
+  };
+}

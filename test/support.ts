@@ -1,0 +1,13 @@
+import { inject } from 'vitest';
+import { loadConfig, type Config } from '../config/index.js';
+
+/** The configuration tests run with: the local stack, and this run's own database. */
+export function testConfig(): Config {
+  const config = loadConfig({ ...process.env, NODE_ENV: 'test', DATABASE_URL: inject('databaseUrl') });
+  return config;
+}
+
+/** A name no other run or test uses: for task queues, topics, workflow ids. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${inject('runId')}-${Math.random().toString(36).slice(2, 8)}`;
+}
