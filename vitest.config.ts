@@ -5,6 +5,7 @@ export default defineConfig({
     include: ['**/*.test.ts'],
     exclude: ['node_modules/**', '.stack/**', 'generated/**'],
     globalSetup: ['test/global-setup.ts'],
+    setupFiles: ['test/setup-runtime.ts'],
     // The Temporal worker's native bridge wants processes, not worker threads; files run one at a
     // time so that time-skipping servers, workers and Kafka consumers never compete on two cores.
     pool: 'forks',

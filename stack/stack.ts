@@ -112,11 +112,3 @@ export async function status(config: Config): Promise<ServiceStatus[]> {
 function noTools(config: Config): ToolPaths {
   return { ...toolPaths(config.stack.cacheDir), postgresBin: '' };
 }
-
-export function testServerLib(config: Config): string {
-  return toolPaths(config.stack.cacheDir).testServerLib;
-}
-
-export function isStackError(error: unknown): error is StackError {
-  return error instanceof StackError;
-}

@@ -14,7 +14,8 @@ export const versions = {
 export interface ToolPaths {
   temporal: string;
   kafkaLib: string;
-  testServerLib: string;
+  /** An executable that starts the time-skipping test server: `<path> <port>`, as @temporalio/testing expects. */
+  testServer: string;
   postgresBin: string;
 }
 
@@ -22,8 +23,26 @@ export function toolPaths(cacheDir: string): Omit<ToolPaths, 'postgresBin'> {
   return {
     temporal: path.join(cacheDir, `temporal-cli-${versions.temporalCli}`, 'temporal'),
     kafkaLib: path.join(cacheDir, `kafka-${versions.kafka}`, 'lib'),
-    testServerLib: path.join(cacheDir, `temporal-test-server-${versions.temporalTestServer}`, 'lib'),
+    testServer: path.join(cacheDir, `temporal-test-server-${versions.temporalTestServer}`, 'temporal-test-server'),
   };
+}
+
+/**
+ * The SDK starts the test server as `<path> <port>` and kills it with SIGKILL, so the wrapper must
+ * exec the JVM (no shell left behind), and the JVM must start well within the SDK's ~5 s wait.
+ */
+function writeTestServerWrapper(wrapper: string, java: string): void {
+  const lib = path.join(path.dirname(wrapper), 'lib');
+  fs.writeFileSync(
+    wrapper,
+    [
+      '#!/bin/sh',
+      '# Written by the order-saga stack: the Temporal time-skipping test server, for @temporalio/testing.',
+      `exec "${java}" -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto -Xss512k -cp "${lib}/*" io.temporal.testserver.TestServer "$@"`,
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
 }
 
 function require(program: string, why: string): string {
@@ -55,21 +74,17 @@ async function temporalCli(cacheDir: string, logFile: string, say: (line: string
   });
 }
 
-async function mavenClasspath(
-  pom: string,
-  libDir: string,
-  what: string,
-  logFile: string,
-  say: (line: string) => void,
-): Promise<void> {
-  await once(path.dirname(libDir), async () => {
-    require('java', `runs ${what}`);
+/** Copies a small pom's dependencies from Maven Central into `<dir>/lib`. */
+async function mavenClasspath(pom: string, dir: string, what: string, logFile: string, say: (line: string) => void): Promise<string> {
+  const java = require('java', `runs ${what}`);
+  await once(dir, async () => {
     const mvn = require('mvn', `downloads ${what} from Maven Central`);
     say(`downloading ${what} from Maven Central (once)`);
-    await run(mvn, ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${libDir}`], {
+    await run(mvn, ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${path.join(dir, 'lib')}`], {
       logFile,
     });
   });
+  return java;
 }
 
 function postgresBinDir(): string | undefined {
@@ -104,13 +119,15 @@ export async function ensureTools(cacheDir: string, logDir: string, say: (line: 
   const logFile = path.join(logDir, 'install.log');
   // One after the other: the Go build and Maven would fight over two cores and a log file.
   await temporalCli(cacheDir, logFile, say);
-  await mavenClasspath(path.join(projectRoot, 'stack/maven/kafka/pom.xml'), paths.kafkaLib, `Apache Kafka ${versions.kafka}`, logFile, say);
-  await mavenClasspath(
-    path.join(projectRoot, 'stack/maven/temporal-test-server/pom.xml'),
-    paths.testServerLib,
+  const pom = (name: string) => path.join(projectRoot, 'stack', 'maven', name, 'pom.xml');
+  await mavenClasspath(pom('kafka'), path.dirname(paths.kafkaLib), `Apache Kafka ${versions.kafka}`, logFile, say);
+  const java = await mavenClasspath(
+    pom('temporal-test-server'),
+    path.dirname(paths.testServer),
     `the Temporal test server ${versions.temporalTestServer}`,
     logFile,
     say,
   );
+  writeTestServerWrapper(paths.testServer, java);
   return { ...paths, postgresBin: await postgres(logFile, say) };
 }
