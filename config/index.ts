@@ -8,6 +8,9 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 
 const port = z.coerce.number().int().min(1).max(65535);
 
+const DEV_JWT_SECRET = 'dev-only-jwt-secret-never-use-in-production';
+const DEV_PAYMENT_WEBHOOK_SECRET = 'whsec_dev_only_never_use_in_production';
+
 /**
  * Every setting the system reads, with the environment variable that sets it. Each default works
  * on the local stack; the secrets' defaults are for development only and are refused in production.
@@ -41,8 +44,52 @@ const schema = z
     KAFKA_BROKERS: z.string().optional(),
     KAFKA_CLIENT_ID: z.string().default('order-saga'),
 
+    WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(50),
+    WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().positive().default(40),
+    /** On SIGTERM, how long running activities may take to finish before they are cancelled. */
+    WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(30),
+    /** The prebuilt workflow bundle (npm run build:workflows); required in production. */
+    WORKFLOW_BUNDLE_PATH: z.string().default(path.join(projectRoot, 'dist', 'workflow-bundle.js')),
+
+    /** The payment provider's API. Dev and tests: the fake provider that `npm start` runs (Stripe test mode). */
+    PAYMENT_PROVIDER_URL: z.url().default('http://127.0.0.1:4010'),
+
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: port.default(3000),
+    /** Reported by GET /health. */
+    API_SERVICE_NAME: z.string().default('order-api'),
+    API_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(64 * 1024),
+    /** Comma-separated allowed origins, or `*` (tokens travel in headers, never cookies). */
+    API_CORS_ORIGINS: z.string().default('*'),
+    /** Seed §7: signed-in users, and the public catalog. */
+    API_RATE_LIMIT_USER_PER_MINUTE: z.coerce.number().int().positive().default(100),
+    API_RATE_LIMIT_PRODUCTS_PER_MINUTE: z.coerce.number().int().positive().default(1000),
+    /** Circuit breakers (seed §1) around Temporal and PostgreSQL. */
+    API_BREAKER_FAILURE_THRESHOLD: z.coerce.number().int().positive().default(5),
+    API_BREAKER_RESET_MS: z.coerce.number().int().positive().default(30_000),
+    /** How long one call to Temporal or PostgreSQL may take before it counts as a failure. */
+    API_DEPENDENCY_TIMEOUT_MS: z.coerce.number().int().positive().default(3_000),
+    /** How long a repeated Idempotency-Key waits for the first request to finish. */
+    API_IDEMPOTENCY_WAIT_MS: z.coerce.number().int().positive().default(10_000),
+
+    /** HS256 secret; ignored when JWT_JWKS_URL is set (RS256 keys from the JWKS). */
+    JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
+    JWT_JWKS_URL: z.url().optional(),
+    JWT_ISSUER: z.string().optional(),
+    JWT_AUDIENCE: z.string().optional(),
+
+    PAYMENT_WEBHOOK_SECRET: z.string().min(16).default(DEV_PAYMENT_WEBHOOK_SECRET),
+    /** A webhook signed longer ago than this is refused (replay protection). */
+    PAYMENT_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().positive().default(300),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV !== 'production') return;
+    if (env.JWT_SECRET === DEV_JWT_SECRET && !env.JWT_JWKS_URL) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'set JWT_SECRET or JWT_JWKS_URL in production' });
+    }
+    if (env.PAYMENT_WEBHOOK_SECRET === DEV_PAYMENT_WEBHOOK_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['PAYMENT_WEBHOOK_SECRET'], message: 'set PAYMENT_WEBHOOK_SECRET in production' });
+    }
   })
   .transform((env) => {
     const databaseUrl =
@@ -77,7 +124,38 @@ const schema = z
         brokers: (env.KAFKA_BROKERS ?? `${env.KAFKA_HOST}:${env.KAFKA_PORT}`).split(',').map((b) => b.trim()),
         clientId: env.KAFKA_CLIENT_ID,
       },
-      api: { host: env.API_HOST, port: env.API_PORT, url: `http://${env.API_HOST}:${env.API_PORT}` },
+      worker: {
+        maxConcurrentActivities: env.WORKER_MAX_CONCURRENT_ACTIVITIES,
+        maxConcurrentWorkflowTasks: env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+        shutdownGraceSeconds: env.WORKER_SHUTDOWN_GRACE_SECONDS,
+        workflowBundlePath: path.resolve(env.WORKFLOW_BUNDLE_PATH),
+      },
+      paymentProvider: { url: env.PAYMENT_PROVIDER_URL },
+      api: {
+        host: env.API_HOST,
+        port: env.API_PORT,
+        url: `http://${env.API_HOST}:${env.API_PORT}`,
+        serviceName: env.API_SERVICE_NAME,
+        bodyLimitBytes: env.API_BODY_LIMIT_BYTES,
+        corsOrigins: env.API_CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+        rateLimit: {
+          userPerMinute: env.API_RATE_LIMIT_USER_PER_MINUTE,
+          productsPerMinute: env.API_RATE_LIMIT_PRODUCTS_PER_MINUTE,
+        },
+        breaker: { failureThreshold: env.API_BREAKER_FAILURE_THRESHOLD, resetMs: env.API_BREAKER_RESET_MS },
+        dependencyTimeoutMs: env.API_DEPENDENCY_TIMEOUT_MS,
+        idempotencyWaitMs: env.API_IDEMPOTENCY_WAIT_MS,
+      },
+      jwt: {
+        secret: env.JWT_SECRET,
+        jwksUrl: env.JWT_JWKS_URL,
+        issuer: env.JWT_ISSUER,
+        audience: env.JWT_AUDIENCE,
+      },
+      paymentWebhook: {
+        secret: env.PAYMENT_WEBHOOK_SECRET,
+        toleranceSeconds: env.PAYMENT_WEBHOOK_TOLERANCE_SECONDS,
+      },
     };
   });
 

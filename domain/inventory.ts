@@ -1,0 +1,321 @@
+import { z } from 'zod';
+import { inTransaction, type Db } from '../db/prisma.js';
+import type { EventData } from '../events/schemas.js';
+import type { Prisma, ReservationStatus } from '../generated/prisma/client.js';
+import type { Clock } from './clock.js';
+import { IllegalTransitionError, NotFoundError, OutOfStockError, ValidationError, type StockShortage } from './errors.js';
+import { orderEventContext, recordEvent } from './outbox.js';
+
+export interface InventoryDeps {
+  db: Db;
+  clock: Clock;
+}
+
+/** CONTRACT §3: a reservation holds stock for 15 minutes after it is made. */
+export const RESERVATION_TTL_MS = 15 * 60 * 1000;
+
+const reserveSchema = z.strictObject({
+  orderId: z.uuid(),
+  lines: z.array(z.strictObject({ variantId: z.uuid(), quantity: z.number().int().positive() })).min(1),
+  ttlMs: z.number().int().positive().default(RESERVATION_TTL_MS),
+});
+export type ReserveInventoryInput = z.input<typeof reserveSchema>;
+
+export interface ReservedLine {
+  productId: string;
+  variantId: string;
+  warehouseId: string;
+  quantity: number;
+}
+
+export interface ReservationView {
+  id: string;
+  orderId: string;
+  status: ReservationStatus;
+  expiresAt: Date;
+  lines: ReservedLine[];
+}
+
+interface LockedStock {
+  id: string;
+  variant_id: string;
+  product_id: string;
+  warehouse_id: string;
+  on_hand: number;
+  reserved: number;
+}
+
+const withLines = {
+  lines: { include: { stock: { include: { variant: { select: { productId: true } } } } }, orderBy: { id: 'asc' } },
+} as const satisfies Prisma.ReservationInclude;
+type ReservationWithLines = Prisma.ReservationGetPayload<{ include: typeof withLines }>;
+
+function toView(reservation: ReservationWithLines): ReservationView {
+  return {
+    id: reservation.id,
+    orderId: reservation.orderId,
+    status: reservation.status,
+    expiresAt: reservation.expiresAt,
+    lines: reservation.lines.map((l) => ({
+      productId: l.stock.variant.productId,
+      variantId: l.stock.variantId,
+      warehouseId: l.stock.warehouseId,
+      quantity: l.quantity,
+    })),
+  };
+}
+
+function eventLines(lines: ReservedLine[]): EventData<'inventory.reserved'>['reservations'] {
+  return lines.map((l) => ({ product_id: l.productId, quantity: l.quantity, warehouse_id: l.warehouseId }));
+}
+
+/** Locks the stock rows of these variants in every warehouse, always in id order so that
+ * concurrent reservations queue instead of deadlocking. */
+async function lockStock(tx: Prisma.TransactionClient, variantIds: string[]): Promise<LockedStock[]> {
+  return tx.$queryRaw<LockedStock[]>`
+    SELECT s.id, s.variant_id, v.product_id, s.warehouse_id, s.on_hand, s.reserved
+    FROM stock s JOIN product_variants v ON v.id = s.variant_id
+    WHERE s.variant_id = ANY(${variantIds}::uuid[])
+    ORDER BY s.id
+    FOR UPDATE OF s`;
+}
+
+/**
+ * Splits each requested quantity over the warehouses that have it, largest availability first: one
+ * warehouse when one can serve the line, as few as possible otherwise.
+ */
+function allocate(
+  demand: Map<string, number>,
+  stock: LockedStock[],
+  productOf: Map<string, string>,
+): { allocations: { stock: LockedStock; quantity: number }[]; shortages: StockShortage[] } {
+  const allocations: { stock: LockedStock; quantity: number }[] = [];
+  const shortages: StockShortage[] = [];
+  for (const [variantId, requested] of demand) {
+    const rows = stock
+      .filter((s) => s.variant_id === variantId && s.on_hand - s.reserved > 0)
+      .sort((a, b) => b.on_hand - b.reserved - (a.on_hand - a.reserved) || a.warehouse_id.localeCompare(b.warehouse_id));
+    const available = rows.reduce((sum, s) => sum + s.on_hand - s.reserved, 0);
+    if (available < requested) {
+      shortages.push({ productId: productOf.get(variantId)!, variantId, requested, available });
+      continue;
+    }
+    let remaining = requested;
+    for (const row of rows) {
+      if (remaining === 0) break;
+      const quantity = Math.min(remaining, row.on_hand - row.reserved);
+      allocations.push({ stock: row, quantity });
+      remaining -= quantity;
+    }
+  }
+  return { allocations, shortages };
+}
+
+/**
+ * Reserves every line of an order or none, across warehouses, under row locks: stock can never go
+ * below zero nor be reserved twice, however many orders race for it. Idempotent per order: a second
+ * call returns the reservation the first made. Writes `inventory.reserved` with the reservation, or
+ * on a shortage `inventory.reservation.failed` (and nothing else) and throws OutOfStockError.
+ */
+export async function reserveInventory(deps: InventoryDeps, input: ReserveInventoryInput): Promise<ReservationView> {
+  const parsed = reserveSchema.safeParse(input);
+  if (!parsed.success) throw new ValidationError(z.prettifyError(parsed.error), { issues: parsed.error.issues });
+  const { orderId, lines, ttlMs } = parsed.data;
+
+  const outcome = await inTransaction(deps.db, async (tx) => {
+    // Serialises calls for the same order, so a retry racing the original cannot reserve twice.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`reservation:${orderId}`}, 0))`;
+    const existing = await tx.reservation.findUnique({ where: { orderId }, include: withLines });
+    if (existing) return { kind: 'reserved' as const, reservation: toView(existing) };
+
+    const context = await orderEventContext(tx, orderId);
+    const now = deps.clock();
+    const demand = new Map<string, number>();
+    for (const line of lines) demand.set(line.variantId, (demand.get(line.variantId) ?? 0) + line.quantity);
+    const variants = await tx.productVariant.findMany({
+      where: { id: { in: [...demand.keys()] } },
+      select: { id: true, productId: true },
+    });
+    const productOf = new Map(variants.map((v) => [v.id, v.productId]));
+    const unknown = [...demand.keys()].find((id) => !productOf.has(id));
+    if (unknown) throw new NotFoundError('variant', unknown);
+    const stock = await lockStock(tx, [...demand.keys()]);
+    const { allocations, shortages } = allocate(demand, stock, productOf);
+
+    if (shortages.length > 0) {
+      await recordEvent(tx, {
+        eventType: 'inventory.reservation.failed',
+        aggregate: { type: 'order', id: orderId },
+        context,
+        occurredAt: now,
+        data: {
+          order_id: orderId,
+          reason: 'out_of_stock',
+          items: shortages.map((s) => ({ product_id: s.productId, requested: s.requested, available: s.available })),
+        },
+      });
+      return { kind: 'out_of_stock' as const, shortages };
+    }
+
+    for (const { stock: row, quantity } of allocations) {
+      await tx.$executeRaw`UPDATE stock SET reserved = reserved + ${quantity}, updated_at = ${now} WHERE id = ${row.id}::uuid`;
+    }
+    const created = await tx.reservation.create({
+      data: {
+        orderId,
+        status: 'active',
+        expiresAt: new Date(now.getTime() + ttlMs),
+        createdAt: now,
+        updatedAt: now,
+        lines: { create: allocations.map(({ stock: row, quantity }) => ({ stockId: row.id, quantity })) },
+      },
+      include: withLines,
+    });
+    const reservation = toView(created);
+    await recordEvent(tx, {
+      eventType: 'inventory.reserved',
+      aggregate: { type: 'order', id: orderId },
+      context,
+      occurredAt: now,
+      data: {
+        reservation_id: reservation.id,
+        order_id: orderId,
+        reservations: eventLines(reservation.lines),
+        expires_at: reservation.expiresAt.toISOString(),
+      },
+    });
+    return { kind: 'reserved' as const, reservation };
+  });
+
+  if (outcome.kind === 'out_of_stock') throw new OutOfStockError(outcome.shortages);
+  return outcome.reservation;
+}
+
+/** Locks an order's reservation row; null when the order has none. */
+async function lockReservation(tx: Prisma.TransactionClient, orderId: string): Promise<ReservationWithLines | null> {
+  const [row] = await tx.$queryRaw<{ id: string }[]>`
+    SELECT id FROM reservations WHERE order_id = ${orderId}::uuid FOR UPDATE`;
+  if (!row) return null;
+  return tx.reservation.findUniqueOrThrow({ where: { id: row.id }, include: withLines });
+}
+
+/**
+ * Closes an active reservation: its units go back to stock (released, expired) or leave the
+ * warehouse (committed: on_hand drops too). Stock rows are updated in id order, the lock order.
+ */
+async function closeReservation(
+  tx: Prisma.TransactionClient,
+  reservation: ReservationWithLines,
+  status: 'released' | 'expired' | 'committed',
+  now: Date,
+): Promise<ReservationView> {
+  for (const line of [...reservation.lines].sort((a, b) => a.stockId.localeCompare(b.stockId))) {
+    const shipped = status === 'committed' ? line.quantity : 0;
+    await tx.$executeRaw`
+      UPDATE stock SET on_hand = on_hand - ${shipped}, reserved = reserved - ${line.quantity}, updated_at = ${now}
+      WHERE id = ${line.stockId}::uuid`;
+  }
+  const updated = await tx.reservation.update({
+    where: { id: reservation.id },
+    data: { status, updatedAt: now },
+    include: withLines,
+  });
+  return toView(updated);
+}
+
+/** Gives the reserved units back (released by the saga, or expired), and announces it. */
+async function returnToStock(
+  tx: Prisma.TransactionClient,
+  reservation: ReservationWithLines,
+  status: 'released' | 'expired',
+  reason: string,
+  now: Date,
+): Promise<ReservationView> {
+  const view = await closeReservation(tx, reservation, status, now);
+  await recordEvent(tx, {
+    eventType: 'inventory.released',
+    aggregate: { type: 'order', id: view.orderId },
+    context: await orderEventContext(tx, view.orderId),
+    occurredAt: now,
+    data: { reservation_id: view.id, order_id: view.orderId, reason, reservations: eventLines(view.lines) },
+  });
+  return view;
+}
+
+/**
+ * Releases an order's reservation (the saga's compensation). Idempotent: an order with no
+ * reservation, or one already released or expired, is left as it is. A committed reservation
+ * cannot be released: its units have left the warehouse.
+ */
+export async function releaseReservation(
+  deps: InventoryDeps,
+  input: { orderId: string; reason: string },
+): Promise<ReservationView | null> {
+  return inTransaction(deps.db, async (tx) => {
+    const reservation = await lockReservation(tx, input.orderId);
+    if (!reservation) return null;
+    if (reservation.status === 'committed') {
+      throw new IllegalTransitionError('reservation', reservation.id, reservation.status, 'released');
+    }
+    if (reservation.status !== 'active') return toView(reservation);
+    return returnToStock(tx, reservation, 'released', input.reason, deps.clock());
+  });
+}
+
+/**
+ * Finalises an order's reservation when the order is confirmed: the units leave stock
+ * (on_hand and reserved both drop). Idempotent; a released or expired reservation cannot be committed.
+ */
+export async function commitReservation(deps: InventoryDeps, input: { orderId: string }): Promise<ReservationView> {
+  return inTransaction(deps.db, async (tx) => {
+    const reservation = await lockReservation(tx, input.orderId);
+    if (!reservation) throw new IllegalTransitionError('reservation', `of order ${input.orderId}`, 'none', 'committed');
+    if (reservation.status === 'committed') return toView(reservation);
+    if (reservation.status !== 'active') {
+      throw new IllegalTransitionError('reservation', reservation.id, reservation.status, 'committed');
+    }
+    const now = deps.clock();
+    const view = await closeReservation(tx, reservation, 'committed', now);
+    await recordEvent(tx, {
+      eventType: 'inventory.committed',
+      aggregate: { type: 'order', id: view.orderId },
+      context: await orderEventContext(tx, view.orderId),
+      occurredAt: now,
+      data: { reservation_id: view.id, order_id: view.orderId, reservations: eventLines(view.lines) },
+    });
+    return view;
+  });
+}
+
+/**
+ * Returns the stock of every active reservation whose time is up (at the injected clock's now),
+ * each in its own transaction, and announces each as `inventory.released` with reason `expired`.
+ * Returns the ids of the orders whose reservations expired. Safe to run from several processes.
+ */
+export async function expireReservations(deps: InventoryDeps, options: { batchSize?: number } = {}): Promise<string[]> {
+  const now = deps.clock();
+  const due = await deps.db.reservation.findMany({
+    where: { status: 'active', expiresAt: { lte: now } },
+    orderBy: { expiresAt: 'asc' },
+    take: options.batchSize ?? 100,
+    select: { orderId: true },
+  });
+  const expired: string[] = [];
+  for (const { orderId } of due) {
+    const done = await inTransaction(deps.db, async (tx) => {
+      const reservation = await lockReservation(tx, orderId);
+      // Another process may have released, committed or expired it since it was listed.
+      if (!reservation || reservation.status !== 'active' || reservation.expiresAt > now) return false;
+      await returnToStock(tx, reservation, 'expired', 'expired', now);
+      return true;
+    });
+    if (done) expired.push(orderId);
+  }
+  return expired;
+}
+
+/** An order's reservation, or null when it has none. */
+export async function getReservation(db: Db, orderId: string): Promise<ReservationView | null> {
+  const reservation = await db.reservation.findUnique({ where: { orderId }, include: withLines });
+  return reservation ? toView(reservation) : null;
+}

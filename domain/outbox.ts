@@ -1,0 +1,68 @@
+import { buildEnvelope, type EventContext } from '../events/envelope.js';
+import { eventSchemas, type EventData, type EventType } from '../events/schemas.js';
+import { topicOf } from '../events/topics.js';
+import type { Prisma } from '../generated/prisma/client.js';
+import { InvalidEventError, NotFoundError } from './errors.js';
+
+export type AggregateType = 'order' | 'product';
+
+export interface RecordEventInput<T extends EventType> {
+  eventType: T;
+  /** The relay keys Kafka messages by the aggregate id, so one aggregate's events stay in order. */
+  aggregate: { type: AggregateType; id: string };
+  data: EventData<T>;
+  context: EventContext;
+  occurredAt: Date;
+  occurrence?: string;
+}
+
+/**
+ * Writes an event to the outbox inside the caller's transaction: the one way domain code announces
+ * a change. The envelope is validated against the event's schema first; a row with the same
+ * (deterministic) event id is left as it is, so a retried step records nothing new.
+ * Returns the event id and whether this call inserted it.
+ */
+export async function recordEvent<T extends EventType>(
+  tx: Prisma.TransactionClient,
+  input: RecordEventInput<T>,
+): Promise<{ eventId: string; inserted: boolean }> {
+  const envelope = buildEnvelope({
+    eventType: input.eventType,
+    aggregateId: input.aggregate.id,
+    occurrence: input.occurrence,
+    data: input.data,
+    context: input.context,
+    occurredAt: input.occurredAt,
+  });
+  const checked = eventSchemas[input.eventType].safeParse(envelope);
+  if (!checked.success) {
+    throw new InvalidEventError(`${input.eventType} does not match its schema: ${checked.error.message}`, {
+      eventType: input.eventType,
+      issues: checked.error.issues,
+    });
+  }
+  const headers = {
+    'event-id': envelope.event_id,
+    'event-type': envelope.event_type,
+    'event-version': envelope.event_version,
+    'correlation-id': envelope.correlation_id,
+    'trace-id': envelope.metadata.trace_id,
+  };
+  const inserted = await tx.$executeRaw`
+    INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, topic, payload, headers, created_at)
+    VALUES (${envelope.event_id}::uuid, ${input.aggregate.type}, ${input.aggregate.id}, ${input.eventType},
+            ${topicOf[input.eventType]}, ${JSON.stringify(envelope)}::jsonb, ${JSON.stringify(headers)}::jsonb,
+            ${input.occurredAt})
+    ON CONFLICT (event_id) DO NOTHING`;
+  return { eventId: envelope.event_id, inserted: inserted === 1 };
+}
+
+/** The correlation id, user and trace an order's events carry: stored on the order when it was placed. */
+export async function orderEventContext(tx: Prisma.TransactionClient, orderId: string): Promise<EventContext> {
+  const order = await tx.order.findUnique({
+    where: { id: orderId },
+    select: { correlationId: true, userId: true, traceId: true },
+  });
+  if (!order) throw new NotFoundError('order', orderId);
+  return order;
+}

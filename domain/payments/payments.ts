@@ -1,0 +1,344 @@
+import { z } from 'zod';
+import { inTransaction, type Db } from '../../db/prisma.js';
+import type { Payment, PaymentStatus, Prisma } from '../../generated/prisma/client.js';
+import type { Clock } from '../clock.js';
+import {
+  IllegalTransitionError,
+  NotFoundError,
+  PaymentDeclinedError,
+  PaymentPendingError,
+  ValidationError,
+} from '../errors.js';
+import { Decimal, toApiAmount, toMinorUnits, type DecimalValue } from '../money.js';
+import { orderEventContext, recordEvent } from '../outbox.js';
+import type { CallOptions, PaymentProvider, ProviderCharge } from './provider.js';
+
+export interface PaymentDeps {
+  db: Db;
+  provider: PaymentProvider;
+  clock: Clock;
+}
+
+/** A payment as the saga and the API see it. */
+export interface PaymentSummary {
+  paymentId: string;
+  orderId: string;
+  transactionId: string;
+  status: PaymentStatus;
+  amount: string;
+  currency: string;
+  provider: string;
+  providerPaymentId: string;
+  /** For `requires_action`: where the customer completes 3-D Secure. */
+  nextActionUrl: string | null;
+}
+
+const chargeSchema = z.strictObject({
+  orderId: z.uuid(),
+  amount: z.union([z.string(), z.number(), z.instanceof(Decimal)]),
+  currency: z.string().regex(/^[A-Z]{3}$/),
+  token: z.string().min(1),
+});
+export interface ChargePaymentInput {
+  orderId: string;
+  amount: DecimalValue;
+  currency: string;
+  token: string;
+}
+
+/** The idempotency keys sent to the provider: one charge, one refund, one void per order. */
+const keys = {
+  charge: (orderId: string) => orderId,
+  refund: (orderId: string) => `refund:${orderId}`,
+  void: (orderId: string) => `void:${orderId}`,
+};
+
+export function formatTransactionId(year: number, sequence: bigint | number): string {
+  return `TXN-${year}-${String(sequence).padStart(5, '0')}`;
+}
+
+const statusOf: Record<ProviderCharge['status'], PaymentStatus> = {
+  succeeded: 'succeeded',
+  requires_action: 'requires_action',
+  failed: 'failed',
+  refunded: 'refunded',
+  canceled: 'voided',
+};
+
+function summarize(payment: Payment, nextActionUrl: string | null = null): PaymentSummary {
+  return {
+    paymentId: payment.id,
+    orderId: payment.orderId,
+    transactionId: payment.transactionId,
+    status: payment.status,
+    amount: payment.amount.toFixed(2),
+    currency: payment.currency,
+    provider: payment.provider,
+    providerPaymentId: payment.providerPaymentId,
+    nextActionUrl,
+  };
+}
+
+function declined(payment: Payment): PaymentDeclinedError {
+  return new PaymentDeclinedError(payment.failureMessage ?? 'payment declined', {
+    orderId: payment.orderId,
+    paymentId: payment.id,
+    transactionId: payment.transactionId,
+    declineCode: payment.declineCode,
+  });
+}
+
+function paymentRef(payment: Payment) {
+  return {
+    payment_id: payment.id,
+    order_id: payment.orderId,
+    transaction_id: payment.transactionId,
+    amount: toApiAmount(payment.amount),
+    currency: payment.currency,
+    payment_method: payment.paymentMethod,
+    provider: payment.provider,
+    provider_transaction_id: payment.providerPaymentId,
+  };
+}
+
+/** Announces a payment's outcome: payment.success or payment.failed (requires_action has no event). */
+async function announceOutcome(tx: Prisma.TransactionClient, payment: Payment, now: Date): Promise<void> {
+  const context = await orderEventContext(tx, payment.orderId);
+  const aggregate = { type: 'order', id: payment.orderId } as const;
+  if (payment.status === 'succeeded') {
+    await recordEvent(tx, { eventType: 'payment.success', aggregate, context, occurredAt: now, data: paymentRef(payment) });
+  } else if (payment.status === 'failed') {
+    await recordEvent(tx, {
+      eventType: 'payment.failed',
+      aggregate,
+      context,
+      occurredAt: now,
+      data: {
+        ...paymentRef(payment),
+        reason: payment.failureMessage ?? 'payment declined',
+        decline_code: payment.declineCode ?? 'card_declined',
+      },
+    });
+  }
+}
+
+async function lockPayments(tx: Prisma.TransactionClient, orderId: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`payment:${orderId}`}, 0))`;
+}
+
+/**
+ * Stores the provider's answer to an order's charge (once: a repeat finds the row) with its
+ * transaction id and its event, in one transaction.
+ */
+async function recordCharge(deps: PaymentDeps, orderId: string, charge: ProviderCharge): Promise<Payment> {
+  return inTransaction(deps.db, async (tx) => {
+    await lockPayments(tx, orderId);
+    const existing = await tx.payment.findUnique({ where: { idempotencyKey: keys.charge(orderId) } });
+    if (existing) return existing;
+    const now = deps.clock();
+    const [{ next }] = await tx.$queryRaw<[{ next: bigint }]>`SELECT nextval('transaction_id_seq') AS next`;
+    const payment = await tx.payment.create({
+      data: {
+        orderId,
+        idempotencyKey: keys.charge(orderId),
+        transactionId: formatTransactionId(now.getUTCFullYear(), next),
+        provider: deps.provider.name,
+        providerPaymentId: charge.id,
+        status: statusOf[charge.status],
+        amount: new Decimal(charge.amount).div(100),
+        currency: charge.currency,
+        paymentMethod: charge.paymentMethod,
+        declineCode: charge.declineCode,
+        failureMessage: charge.failureMessage,
+        createdAt: now,
+        updatedAt: now,
+      },
+    });
+    await announceOutcome(tx, payment, now);
+    return payment;
+  });
+}
+
+/**
+ * Charges an order once, whatever the retries: the idempotency key is the order id, both at the
+ * provider and in the payments table. Records the payment with `payment.success`, or with
+ * `payment.failed` and then throws PaymentDeclinedError; a 3-D Secure charge is recorded as
+ * `requires_action` and completes through confirmPayment. Transient provider failures are thrown
+ * as retryable errors and record nothing.
+ */
+export async function chargePayment(
+  deps: PaymentDeps,
+  input: ChargePaymentInput,
+  options: CallOptions = {},
+): Promise<PaymentSummary> {
+  const parsed = chargeSchema.safeParse(input);
+  if (!parsed.success) throw new ValidationError(z.prettifyError(parsed.error), { issues: parsed.error.issues });
+  const { orderId, currency, token } = parsed.data;
+  const amount = new Decimal(parsed.data.amount);
+
+  const order = await deps.db.order.findUnique({ where: { id: orderId }, select: { total: true, currency: true } });
+  if (!order) throw new NotFoundError('order', orderId);
+  if (!order.total.equals(amount) || order.currency !== currency) {
+    throw new ValidationError(
+      `charge of ${amount.toFixed(2)} ${currency} does not match order ${orderId} total ${order.total.toFixed(2)} ${order.currency}`,
+    );
+  }
+
+  const existing = await deps.db.payment.findUnique({ where: { idempotencyKey: keys.charge(orderId) } });
+  const payment =
+    existing ??
+    (await recordCharge(
+      deps,
+      orderId,
+      await deps.provider.charge(
+        { idempotencyKey: keys.charge(orderId), amount: toMinorUnits(amount), currency, token, reference: orderId },
+        options,
+      ),
+    ));
+  if (payment.status === 'failed') throw declined(payment);
+  return summarize(payment, payment.status === 'requires_action' ? await nextActionUrl(deps, payment, options) : null);
+}
+
+async function nextActionUrl(deps: PaymentDeps, payment: Payment, options: CallOptions): Promise<string | null> {
+  const charge = await deps.provider.retrieve(payment.providerPaymentId, options);
+  return charge.nextAction?.url ?? null;
+}
+
+/** The order's payment; when none was recorded but the provider charged (the answer was lost), that charge recorded now. */
+async function findPayment(deps: PaymentDeps, orderId: string, options: CallOptions): Promise<Payment | null> {
+  const payment = await deps.db.payment.findUnique({ where: { idempotencyKey: keys.charge(orderId) } });
+  if (payment) return payment;
+  const charge = await deps.provider.findByReference(orderId, options);
+  return charge ? recordCharge(deps, orderId, charge) : null;
+}
+
+/** Moves a payment from one status to another if it is still in the first, with its event. */
+async function settle(
+  deps: PaymentDeps,
+  payment: Payment,
+  from: PaymentStatus,
+  change: Prisma.PaymentUpdateInput & { status: PaymentStatus },
+  announce?: (tx: Prisma.TransactionClient, updated: Payment, now: Date) => Promise<void>,
+): Promise<Payment> {
+  return inTransaction(deps.db, async (tx) => {
+    await lockPayments(tx, payment.orderId);
+    const current = await tx.payment.findUniqueOrThrow({ where: { id: payment.id } });
+    if (current.status !== from) return current;
+    const now = deps.clock();
+    const updated = await tx.payment.update({ where: { id: payment.id }, data: { ...change, updatedAt: now } });
+    await announce?.(tx, updated, now);
+    return updated;
+  });
+}
+
+/**
+ * Completes a 3-D Secure payment after the provider's webhook: asks the provider for the charge's
+ * state (a webhook body alone is never trusted) and records success or failure with its event.
+ * Idempotent. Throws PaymentDeclinedError when authentication failed, PaymentPendingError when the
+ * provider still waits for the customer.
+ */
+export async function confirmPayment(
+  deps: PaymentDeps,
+  input: { orderId: string },
+  options: CallOptions = {},
+): Promise<PaymentSummary> {
+  let payment = await deps.db.payment.findUnique({ where: { idempotencyKey: keys.charge(input.orderId) } });
+  if (!payment) throw new NotFoundError('payment of order', input.orderId);
+  if (payment.status === 'requires_action') {
+    const charge = await deps.provider.retrieve(payment.providerPaymentId, options);
+    if (charge.status === 'requires_action') {
+      throw new PaymentPendingError(`payment ${payment.id} still waits for the customer's authentication`, {
+        orderId: input.orderId,
+      });
+    }
+    payment = await settle(
+      deps,
+      payment,
+      'requires_action',
+      { status: statusOf[charge.status], declineCode: charge.declineCode, failureMessage: charge.failureMessage },
+      announceOutcome,
+    );
+  }
+  if (payment.status === 'failed') throw declined(payment);
+  return summarize(payment);
+}
+
+/**
+ * Refunds an order's succeeded payment in full, once (`payment.refunded`). Idempotent, and safe as
+ * a compensation: no payment, a failed, voided or already refunded one is returned as it is (null
+ * when there is none). A payment waiting for 3-D Secure is voided, not refunded.
+ */
+export async function refundPayment(
+  deps: PaymentDeps,
+  input: { orderId: string },
+  options: CallOptions = {},
+): Promise<PaymentSummary | null> {
+  const payment = await findPayment(deps, input.orderId, options);
+  if (!payment) return null;
+  if (payment.status === 'requires_action') {
+    throw new IllegalTransitionError('payment', payment.id, payment.status, 'refunded');
+  }
+  if (payment.status !== 'succeeded') return summarize(payment);
+  const charge = await deps.provider.refund(
+    { chargeId: payment.providerPaymentId, idempotencyKey: keys.refund(input.orderId) },
+    options,
+  );
+  const refunded = await settle(
+    deps,
+    payment,
+    'succeeded',
+    { status: 'refunded', providerRefundId: charge.refundId },
+    async (tx, updated, now) => {
+      await recordEvent(tx, {
+        eventType: 'payment.refunded',
+        aggregate: { type: 'order', id: updated.orderId },
+        context: await orderEventContext(tx, updated.orderId),
+        occurredAt: now,
+        data: { ...paymentRef(updated), provider_refund_id: updated.providerRefundId!, refunded_at: now.toISOString() },
+      });
+    },
+  );
+  return summarize(refunded);
+}
+
+/**
+ * Voids an order's payment that waits for 3-D Secure, so it can never complete. Idempotent, and
+ * safe as a compensation: no payment, a failed or voided one is returned as it is (null when there
+ * is none). A succeeded payment is refunded, not voided. Voiding has no event of its own (CONTRACT §4).
+ */
+export async function voidPayment(
+  deps: PaymentDeps,
+  input: { orderId: string },
+  options: CallOptions = {},
+): Promise<PaymentSummary | null> {
+  const payment = await findPayment(deps, input.orderId, options);
+  if (!payment) return null;
+  if (payment.status === 'succeeded' || payment.status === 'refunded') {
+    throw new IllegalTransitionError('payment', payment.id, payment.status, 'voided');
+  }
+  if (payment.status !== 'requires_action') return summarize(payment);
+  await deps.provider.cancel({ chargeId: payment.providerPaymentId, idempotencyKey: keys.void(input.orderId) }, options);
+  const voided = await settle(deps, payment, 'requires_action', { status: 'voided' });
+  return summarize(voided);
+}
+
+/**
+ * Undoes whatever an order's charge did: refunds a succeeded payment, voids one waiting for
+ * 3-D Secure, leaves the rest. The saga's compensation for chargePayment.
+ */
+export async function reversePayment(
+  deps: PaymentDeps,
+  input: { orderId: string },
+  options: CallOptions = {},
+): Promise<PaymentSummary | null> {
+  const payment = await findPayment(deps, input.orderId, options);
+  if (payment?.status === 'succeeded') return refundPayment(deps, input, options);
+  if (payment?.status === 'requires_action') return voidPayment(deps, input, options);
+  return payment ? summarize(payment) : null;
+}
+
+/** An order's payment, or null when it has none. */
+export async function getPayment(db: Db, orderId: string): Promise<PaymentSummary | null> {
+  const payment = await db.payment.findUnique({ where: { idempotencyKey: keys.charge(orderId) } });
+  return payment ? summarize(payment) : null;
+}

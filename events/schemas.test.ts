@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { buildEnvelope, eventIdFor } from './envelope.js';
+import { eventSchemas, eventTypes, parseEvent } from './schemas.js';
+import { consumerGroups, topicOf, topics } from './topics.js';
+
+// The seed's "Event Examples", verbatim.
+const seedExamples = [
+  {
+    event_id: '550e8400-e29b-41d4-a716-446655440000',
+    event_type: 'order.created',
+    event_version: '1.0',
+    timestamp: '2024-01-15T10:30:00Z',
+    source_service: 'order-service',
+    correlation_id: '550e8400-e29b-41d4-a716-446655440001',
+    data: {
+      order_id: '550e8400-e29b-41d4-a716-446655440002',
+      order_number: 'ORD-2024-00001',
+      user_id: '550e8400-e29b-41d4-a716-446655440003',
+      total: 59.98,
+      currency: 'USD',
+      items: [{ product_id: '550e8400-e29b-41d4-a716-446655440004', quantity: 2, price: 29.99 }],
+      shipping_address: { address_line1: '123 Main St', city: 'San Francisco', state: 'CA', postal_code: '94105', country: 'US' },
+    },
+    metadata: { user_id: '550e8400-e29b-41d4-a716-446655440003', trace_id: '550e8400-e29b-41d4-a716-446655440005' },
+  },
+  {
+    event_id: '650e8400-e29b-41d4-a716-446655440000',
+    event_type: 'payment.success',
+    event_version: '1.0',
+    timestamp: '2024-01-15T10:30:05Z',
+    source_service: 'payment-service',
+    correlation_id: '550e8400-e29b-41d4-a716-446655440001',
+    data: {
+      payment_id: '650e8400-e29b-41d4-a716-446655440001',
+      order_id: '550e8400-e29b-41d4-a716-446655440002',
+      transaction_id: 'TXN-2024-00001',
+      amount: 59.98,
+      currency: 'USD',
+      payment_method: 'credit_card',
+      provider: 'stripe',
+      provider_transaction_id: 'ch_3ABC123',
+    },
+    metadata: { user_id: '550e8400-e29b-41d4-a716-446655440003', trace_id: '550e8400-e29b-41d4-a716-446655440005' },
+  },
+  {
+    event_id: '750e8400-e29b-41d4-a716-446655440000',
+    event_type: 'inventory.reserved',
+    event_version: '1.0',
+    timestamp: '2024-01-15T10:29:58Z',
+    source_service: 'inventory-service',
+    correlation_id: '550e8400-e29b-41d4-a716-446655440001',
+    data: {
+      reservation_id: '750e8400-e29b-41d4-a716-446655440001',
+      order_id: '550e8400-e29b-41d4-a716-446655440002',
+      reservations: [
+        { product_id: '550e8400-e29b-41d4-a716-446655440004', quantity: 2, warehouse_id: '850e8400-e29b-41d4-a716-446655440000' },
+      ],
+      expires_at: '2024-01-15T10:44:58Z',
+    },
+    metadata: { user_id: '550e8400-e29b-41d4-a716-446655440003', trace_id: '550e8400-e29b-41d4-a716-446655440005' },
+  },
+];
+
+describe('event schemas', () => {
+  it.each(seedExamples.map((e) => [e.event_type, e]))('accept the seed’s %s example as it stands', (_, example) => {
+    expect(parseEvent(example)).toEqual(example);
+  });
+
+  it('reject a payload with a field the schema does not know, or without one it requires', () => {
+    const [orderCreated] = seedExamples;
+    expect(() => parseEvent({ ...orderCreated, data: { ...orderCreated!.data, discount: 5 } })).toThrow();
+    const withoutCurrency: Record<string, unknown> = { ...orderCreated!.data };
+    delete withoutCurrency.currency;
+    expect(() => parseEvent({ ...orderCreated, data: withoutCurrency })).toThrow();
+    expect(() => parseEvent({ ...orderCreated, event_version: '2.0' })).toThrow();
+  });
+
+  it('give every event type a topic of CONTRACT §4 that a consumer group reads', () => {
+    for (const type of eventTypes) {
+      expect(topics[topicOf[type]]).toBeDefined();
+      expect(Object.values(consumerGroups).some((group) => (group as readonly string[]).includes(topicOf[type]))).toBe(true);
+    }
+    expect(topics['payment-events']).toEqual({ partitions: 6, retentionMs: 2_592_000_000 });
+    expect(topics['notification-events']).toEqual({ partitions: 3, retentionMs: 86_400_000 });
+  });
+});
+
+describe('event ids', () => {
+  it('are the same UUID v5 for the same order and type, and differ otherwise', () => {
+    const id = eventIdFor('550e8400-e29b-41d4-a716-446655440002', 'order.created');
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(eventIdFor('550e8400-e29b-41d4-a716-446655440002', 'order.created')).toBe(id);
+    expect(eventIdFor('550e8400-e29b-41d4-a716-446655440002', 'order.failed')).not.toBe(id);
+    expect(eventIdFor('550e8400-e29b-41d4-a716-446655440099', 'order.created')).not.toBe(id);
+  });
+
+  it('are built into an envelope that its schema accepts', () => {
+    const envelope = buildEnvelope({
+      eventType: 'order.cancelled',
+      aggregateId: '550e8400-e29b-41d4-a716-446655440002',
+      context: { correlationId: 'req-1', userId: 'user-1', traceId: '4bf92f3577b34da6a3ce929d0e0e4736' },
+      occurredAt: new Date('2024-01-15T10:31:00Z'),
+      data: {
+        order_id: '550e8400-e29b-41d4-a716-446655440002',
+        order_number: 'ORD-2024-00001',
+        user_id: 'user-1',
+        reason: 'customer_request',
+        cancelled_at: '2024-01-15T10:31:00.000Z',
+      },
+    });
+    expect(eventSchemas['order.cancelled'].parse(envelope)).toMatchObject({ source_service: 'order-service', event_version: '1.0' });
+  });
+});
