@@ -101,16 +101,29 @@ function postgresBinDir(): string | undefined {
 async function postgres(logFile: string, say: (line: string) => void): Promise<string> {
   const existing = postgresBinDir();
   if (existing) return existing;
-  if (os.userInfo().uid !== 0 || !which('apt-get')) {
-    throw new StackError('missing prerequisite: PostgreSQL server (Debian package postgresql); install it and run again');
-  }
-  say("installing PostgreSQL from Debian's packages (once)");
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  await run('apt-get', ['update', '-q'], { logFile, env });
-  await run('apt-get', ['install', '-y', '-q', 'postgresql'], { logFile, env });
+  await aptInstall('postgresql', logFile, say);
   const installed = postgresBinDir();
   if (!installed) throw new StackError(`apt-get installed postgresql but no server binary was found; see ${logFile}`);
   return installed;
+}
+
+/** Debian's Chromium, for the tests that look at the Temporal Web UI; installed with apt-get when missing. */
+export async function ensureChromium(logDir: string, say: (line: string) => void): Promise<string> {
+  const binary = '/usr/bin/chromium';
+  if (fs.existsSync(binary)) return binary;
+  await aptInstall('chromium', path.join(logDir, 'install.log'), say);
+  if (!fs.existsSync(binary)) throw new StackError(`apt-get installed chromium but ${binary} is missing`);
+  return binary;
+}
+
+async function aptInstall(pkg: string, logFile: string, say: (line: string) => void): Promise<void> {
+  if (os.userInfo().uid !== 0 || !which('apt-get')) {
+    throw new StackError(`missing prerequisite: Debian package ${pkg}; install it and run again`);
+  }
+  say(`installing ${pkg} from Debian's packages (once)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  await run('apt-get', ['update', '-q'], { logFile, env });
+  await run('apt-get', ['install', '-y', '-q', pkg], { logFile, env });
 }
 
 /** Installs whatever is missing into the cache (and PostgreSQL into the system) and returns where it all is. */

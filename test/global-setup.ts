@@ -3,7 +3,8 @@ import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { loadConfig, projectRoot } from '../config/index.js';
-import { down, up, type ServiceName } from '../stack/stack.js';
+import { down, stackDirs, up, type ServiceName } from '../stack/stack.js';
+import { ensureChromium } from '../stack/tools.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -20,7 +21,9 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const config = loadConfig();
-  const { started } = await up(config, { say: (line) => console.log(`stack: ${line}`) });
+  const say = (line: string) => console.log(`stack: ${line}`);
+  const { started } = await up(config, { say });
+  await ensureChromium(stackDirs(config).logDir, say);
 
   const runId = `t${Date.now().toString(36)}${process.pid.toString(36)}`;
   const database = `order_saga_test_${runId}`;

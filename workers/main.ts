@@ -1,0 +1,51 @@
+import fs from 'node:fs';
+import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
+import { createActivities } from '../activities/index.js';
+import { loadConfig } from '../config/index.js';
+import { createPrisma } from '../db/prisma.js';
+import { systemClock } from '../domain/clock.js';
+import { HttpPaymentProvider } from '../domain/payments/http-provider.js';
+import { bundleOrderWorkflows, createOrderWorker } from './order-worker.js';
+
+/**
+ * The order worker process (`npm run worker`). SIGINT or SIGTERM stops polling, lets running
+ * activities finish (up to the grace time), then exits; Temporal hands anything unfinished to
+ * another worker.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'INFO'), shutdownSignals: ['SIGINT', 'SIGTERM'] });
+
+  // Production starts from the bundle built at release (npm run build:workflows), so every
+  // replica runs the same code; development bundles the source as it is now.
+  const bundlePath = config.worker.workflowBundlePath;
+  if (config.env === 'production' && !fs.existsSync(bundlePath)) {
+    throw new Error(`no prebuilt workflow bundle at ${bundlePath}; run npm run build:workflows`);
+  }
+  const workflowBundle = config.env === 'production' ? { codePath: bundlePath } : await bundleOrderWorkflows();
+
+  const db = createPrisma(config.postgres.url);
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  try {
+    const worker = await createOrderWorker({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      workflowBundle,
+      activities: createActivities({ db, clock: systemClock, payments: new HttpPaymentProvider(config.paymentProvider.url) }),
+      maxConcurrentActivities: config.worker.maxConcurrentActivities,
+      maxConcurrentWorkflowTasks: config.worker.maxConcurrentWorkflowTasks,
+      shutdownGraceTime: `${config.worker.shutdownGraceSeconds} seconds`,
+    });
+    console.log(`order worker polling ${config.temporal.address}, namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`);
+    await worker.run();
+  } finally {
+    await connection.close();
+    await db.$disconnect();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,326 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowBundle } from '@temporalio/worker';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { temporal } from '@temporalio/proto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities, type OrderActivities } from '../activities/index.js';
+import { createPrisma } from '../db/prisma.js';
+import { systemClock } from '../domain/clock.js';
+import { FakePaymentProvider, testTokens } from '../domain/payments/fake-provider.js';
+import type { OrderWithDetails } from '../domain/orders.js';
+import { createStockedProduct, outboxEvents, placeOrder, type ProductFixture } from '../domain/test-fixtures.js';
+import { toolPaths } from '../stack/tools.js';
+import { testConfig, uniqueName } from '../test/support.js';
+import { bundleOrderWorkflows, createOrderWorker } from '../workers/order-worker.js';
+import {
+  cancelSignal,
+  orderWorkflowId,
+  paymentConfirmedSignal,
+  statusQuery,
+  type OrderSagaInput,
+  type OrderSagaResult,
+} from './definitions.js';
+import { OrderSaga } from './order-saga.js';
+import { orderSearchAttributes } from './search-attributes.js';
+
+const config = testConfig();
+const prisma = createPrisma(config.postgres.url);
+const provider = new FakePaymentProvider();
+const historiesDir = path.join(import.meta.dirname, 'histories');
+
+let env: TestWorkflowEnvironment;
+let workflowBundle: WorkflowBundle;
+
+beforeAll(async () => {
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: toolPaths(config.stack.cacheDir).testServer } },
+  });
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      orderSearchAttributes.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`]]),
+    ),
+  });
+  workflowBundle = await bundleOrderWorkflows();
+});
+
+afterAll(async () => {
+  await env?.teardown();
+  await prisma.$disconnect();
+});
+
+type StartSaga = (order: OrderWithDetails, token: string) => Promise<WorkflowHandle<typeof OrderSaga>>;
+
+/** Runs `scenario` with an order worker on a task queue of its own; `start` begins a saga there. */
+async function withWorker<T>(scenario: (start: StartSaga) => Promise<T>, overrides: Partial<OrderActivities> = {}): Promise<T> {
+  const taskQueue = uniqueName('saga');
+  const worker = await createOrderWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    workflowBundle,
+    activities: { ...createActivities({ db: prisma, clock: systemClock, payments: provider }), ...overrides },
+  });
+  const start: StartSaga = (order, token) => {
+    const input: OrderSagaInput = {
+      orderId: order.id,
+      userId: order.userId,
+      correlationId: uniqueName('corr'),
+      orderTotal: order.total.toNumber(),
+      payment: { method: 'card', token },
+    };
+    return env.client.workflow.start(OrderSaga, { taskQueue, workflowId: orderWorkflowId(order.id), args: [input] });
+  };
+  return worker.runUntil(scenario(start));
+}
+
+async function untilStatus(handle: WorkflowHandle<typeof OrderSaga>, status: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const state = await handle.query(statusQuery).catch(() => undefined);
+    if (state?.status === status) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`the saga never reached ${status}`);
+}
+
+/** Commits a path's history as a replay fixture when UPDATE_HISTORIES=1 (see workflows/replay.test.ts). */
+async function keepHistory(name: string, handle: WorkflowHandle): Promise<void> {
+  if (process.env.UPDATE_HISTORIES !== '1') return;
+  const history = await handle.fetchHistory();
+  fs.mkdirSync(historiesDir, { recursive: true });
+  fs.writeFileSync(path.join(historiesDir, `${name}.json`), historyToJSON(history));
+}
+
+async function orderState(orderId: string) {
+  const order = await prisma.order.findUniqueOrThrow({ where: { id: orderId }, include: { timeline: { orderBy: { id: 'asc' } } } });
+  const reservation = await prisma.reservation.findUnique({ where: { orderId } });
+  const payment = await prisma.payment.findFirst({ where: { orderId } });
+  const events = (await outboxEvents(prisma, orderId)).map((e) => e.event_type);
+  return { order, reservation, payment, events, timeline: order.timeline.map((t) => t.status) };
+}
+
+async function stockLeft(product: ProductFixture) {
+  const rows = await prisma.stock.findMany({ where: { id: { in: product.stockIds } } });
+  return { onHand: rows.reduce((s, r) => s + r.onHand, 0), reserved: rows.reduce((s, r) => s + r.reserved, 0) };
+}
+
+describe('OrderSaga', () => {
+  it('confirms an order paid with tok_visa: stock committed, one charge, every event in order', async () => {
+    const product = await createStockedProduct(prisma, { units: [5], price: '29.99' });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId, quantity: 2 }]);
+
+    const result = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.visa);
+      const outcome = await handle.result();
+      await keepHistory('confirmed', handle);
+      return outcome;
+    });
+
+    expect(result).toEqual<OrderSagaResult>({ orderId: order.id, status: 'confirmed' });
+    const state = await orderState(order.id);
+    expect(state.order.status).toBe('confirmed');
+    expect(state.timeline).toEqual(['pending', 'inventory_reserved', 'confirmed']);
+    expect(state.reservation?.status).toBe('committed');
+    expect(state.payment).toMatchObject({ status: 'succeeded', amount: expect.objectContaining({}) });
+    expect(state.payment?.amount.toFixed(2)).toBe('59.98');
+    expect(provider.chargeCount(order.id)).toBe(1);
+    expect(await stockLeft(product)).toEqual({ onHand: 3, reserved: 0 });
+    expect(state.events).toEqual(['order.created', 'inventory.reserved', 'payment.success', 'inventory.committed', 'order.confirmed']);
+  });
+
+  it.each([
+    [testTokens.chargeDeclined, 'card_declined'],
+    [testTokens.insufficientFunds, 'insufficient_funds'],
+  ])('a %s card releases the reservation and fails the order with payment_declined', async (token, declineCode) => {
+    const product = await createStockedProduct(prisma, { units: [4] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId, quantity: 3 }]);
+
+    const result = await withWorker(async (start) => {
+      const handle = await start(order, token);
+      const outcome = await handle.result();
+      if (token === testTokens.chargeDeclined) await keepHistory('payment-declined', handle);
+      return outcome;
+    });
+
+    expect(result).toEqual({ orderId: order.id, status: 'failed', failureReason: 'payment_declined' });
+    const state = await orderState(order.id);
+    expect(state.order).toMatchObject({ status: 'failed', failureReason: 'payment_declined' });
+    expect(state.reservation?.status).toBe('released');
+    expect(state.payment).toMatchObject({ status: 'failed', declineCode });
+    expect(await stockLeft(product)).toEqual({ onHand: 4, reserved: 0 });
+    expect(state.events).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'inventory.released', 'order.failed']);
+  });
+
+  it('fails an order it cannot stock with out_of_stock, without charging anything', async () => {
+    const product = await createStockedProduct(prisma, { units: [1] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId, quantity: 2 }]);
+
+    const result = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.visa);
+      const outcome = await handle.result();
+      await keepHistory('out-of-stock', handle);
+      return outcome;
+    });
+
+    expect(result).toEqual({ orderId: order.id, status: 'failed', failureReason: 'out_of_stock' });
+    const state = await orderState(order.id);
+    expect(state.order).toMatchObject({ status: 'failed', failureReason: 'out_of_stock' });
+    expect(state.reservation).toBeNull();
+    expect(state.payment).toBeNull();
+    expect(provider.chargeCount(order.id)).toBe(0);
+    expect(await stockLeft(product)).toEqual({ onHand: 1, reserved: 0 });
+    expect(state.events).toEqual(['order.created', 'inventory.reservation.failed', 'order.failed']);
+  });
+
+  it.each([testTokens.processingError, testTokens.timeout])(
+    'retries a %s charge and charges it exactly once',
+    async (token) => {
+      const product = await createStockedProduct(prisma, { units: [2] });
+      const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+
+      const result = await withWorker(async (start) => {
+        const handle = await start(order, token);
+        const outcome = await handle.result();
+        const attempts = (await handle.fetchHistory()).events
+          ?.map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0);
+        await keepHistory(token === testTokens.timeout ? 'payment-timeout-retried' : 'payment-processing-error-retried', handle);
+        return { outcome, attempts };
+      });
+
+      expect(result.outcome.status).toBe('confirmed');
+      // The charge activity ran more than once: the retries are Temporal's.
+      expect(Math.max(...(result.attempts ?? [1]))).toBeGreaterThan(1);
+      expect(provider.chargeCount(order.id)).toBe(1);
+      const state = await orderState(order.id);
+      expect(state.payment?.status).toBe('succeeded');
+      expect(state.events.filter((e) => e === 'payment.success')).toHaveLength(1);
+    },
+    90_000,
+  );
+
+  it('waits for 3-D Secure and confirms when the webhook signals the payment', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+
+    const result = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.threeDSecure);
+      await untilStatus(handle, 'awaiting_payment');
+      expect((await orderState(order.id)).order.status).toBe('awaiting_payment');
+      const payment = await prisma.payment.findFirstOrThrow({ where: { orderId: order.id } });
+      provider.completeAuthentication(payment.providerPaymentId);
+      await handle.signal(paymentConfirmedSignal, { providerPaymentId: payment.providerPaymentId, succeeded: true });
+      const outcome = await handle.result();
+      await keepHistory('three-d-secure-confirmed', handle);
+      return outcome;
+    });
+
+    expect(result.status).toBe('confirmed');
+    const state = await orderState(order.id);
+    expect(state.timeline).toEqual(['pending', 'inventory_reserved', 'awaiting_payment', 'confirmed']);
+    expect(state.payment?.status).toBe('succeeded');
+    expect(state.reservation?.status).toBe('committed');
+    expect(state.events).toEqual(['order.created', 'inventory.reserved', 'payment.success', 'inventory.committed', 'order.confirmed']);
+  });
+
+  it('voids the payment, releases the stock and fails with payment_timeout when 3-D Secure never completes', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+
+    const { outcome, waited } = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.threeDSecure);
+      await untilStatus(handle, 'awaiting_payment');
+      const before = await env.currentTimeMs();
+      const outcome = await handle.result();
+      const waited = (await env.currentTimeMs()) - before;
+      await keepHistory('three-d-secure-timeout', handle);
+      return { outcome, waited };
+    });
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'failed', failureReason: 'payment_timeout' });
+    expect(waited).toBeGreaterThanOrEqual(14 * 60_000);
+    const state = await orderState(order.id);
+    expect(state.order).toMatchObject({ status: 'failed', failureReason: 'payment_timeout' });
+    expect(state.payment?.status).toBe('voided');
+    expect(state.reservation?.status).toBe('released');
+    expect(await stockLeft(product)).toEqual({ onHand: 2, reserved: 0 });
+    expect(state.events).toEqual(['order.created', 'inventory.reserved', 'inventory.released', 'order.failed']);
+  });
+
+  it('cancels an order awaiting payment: voids the payment, releases the stock, order cancelled', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.threeDSecure);
+      await untilStatus(handle, 'awaiting_payment');
+      await handle.signal(cancelSignal, { reason: 'changed my mind' });
+      const result = await handle.result();
+      await keepHistory('cancelled-awaiting-payment', handle);
+      return result;
+    });
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'cancelled' });
+    const state = await orderState(order.id);
+    expect(state.order.status).toBe('cancelled');
+    expect(state.payment?.status).toBe('voided');
+    expect(state.reservation?.status).toBe('released');
+    expect(await stockLeft(product)).toEqual({ onHand: 2, reserved: 0 });
+    expect(state.events).toEqual(['order.created', 'inventory.reserved', 'inventory.released', 'order.cancelled']);
+  });
+
+  it('refuses a cancel after confirmation: the order stays confirmed', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+
+    const cancelAfter = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.visa);
+      await handle.result();
+      return handle.signal(cancelSignal, { reason: 'too late' }).then(
+        () => 'accepted',
+        (error: Error) => error.message,
+      );
+    });
+
+    expect(cancelAfter).toMatch(/completed|not found/i);
+    const state = await orderState(order.id);
+    expect(state.order.status).toBe('confirmed');
+    expect(state.events).not.toContain('order.cancelled');
+  });
+
+  it('fails loudly and says what was left undone when a compensation keeps failing', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+    let releaseAttempts = 0;
+    const brokenRelease = async () => {
+      releaseAttempts += 1;
+      throw new Error('the inventory database is unreachable');
+    };
+
+    const failure = await withWorker(
+      async (start) => {
+        const handle = await start(order, testTokens.chargeDeclined);
+        const error = await handle.result().then(() => undefined, (e: unknown) => e);
+        const state = await handle.query(statusQuery);
+        await keepHistory('compensation-failed', handle);
+        return { error, state };
+      },
+      { releaseReservation: brokenRelease },
+    );
+
+    expect(failure.error).toBeInstanceOf(WorkflowFailedError);
+    const cause = (failure.error as WorkflowFailedError).cause as Error & { type?: string };
+    expect(cause.type).toBe('CompensationFailed');
+    expect(cause.message).toContain('releaseReservation');
+    expect(failure.state.uncompensated).toEqual(['releaseReservation']);
+    expect(failure.state.compensated).toEqual(['reversePayment']);
+    expect(releaseAttempts).toBe(10);
+    const state = await orderState(order.id);
+    expect(state.order).toMatchObject({ status: 'failed', failureReason: 'payment_declined' });
+    // What was left undone is still there to see and repair: the stock stays reserved.
+    expect(state.reservation?.status).toBe('active');
+    expect(await stockLeft(product)).toEqual({ onHand: 2, reserved: 1 });
+  });
+});

@@ -1,0 +1,165 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { OrderActivities, SagaContext } from '../activities/index.js';
+import {
+  cancelSignal,
+  paymentConfirmedSignal,
+  statusQuery,
+  type FailureReason,
+  type OrderSagaInput,
+  type OrderSagaResult,
+  type OrderSagaState,
+  type OrderStatus,
+} from './definitions.js';
+import { compensationPolicy, paymentPolicy, stepPolicy } from './policies.js';
+import { CustomerId, OrderId, OrderStatus as OrderStatusAttribute, OrderTotal } from './search-attributes.js';
+
+const steps = proxyActivities<OrderActivities>(stepPolicy);
+const payments = proxyActivities<OrderActivities>(paymentPolicy);
+const compensations = proxyActivities<OrderActivities>(compensationPolicy);
+
+interface Compensation {
+  name: string;
+  run: () => Promise<unknown>;
+}
+
+/** Why the saga stops short of confirmation; carried to the compensation and the final status. */
+class SagaStop {
+  constructor(
+    readonly status: 'failed' | 'cancelled',
+    readonly reason?: FailureReason,
+  ) {}
+}
+
+/**
+ * One order, from `pending` to `confirmed`, or to `failed` / `cancelled` with everything undone.
+ *
+ * Each compensation is registered before the step it undoes runs, so a step that took effect but
+ * whose reply was lost is undone too (compensations are idempotent and no-ops when there is nothing
+ * to undo). They run in reverse order, in a scope that cancellation cannot interrupt.
+ */
+export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult> {
+  const context: SagaContext = {
+    orderId: input.orderId,
+    userId: input.userId,
+    correlationId: input.correlationId,
+    traceId: input.traceId,
+  };
+  const state: OrderSagaState = { orderId: input.orderId, status: 'pending', compensated: [], uncompensated: [] };
+  const undo: Compensation[] = [];
+  let cancelRequested: { reason: string } | undefined;
+  /** What the compensations tell the world they undo for: the failure reason, or `cancelled`. */
+  let stopReason = 'processing_error';
+  let paymentConfirmation: { providerPaymentId: string; succeeded: boolean } | undefined;
+
+  setHandler(statusQuery, () => state);
+  setHandler(cancelSignal, ({ reason }) => {
+    // Once the order is confirmed there is nothing left to cancel; the API answers 409 before this.
+    if (state.status !== 'confirmed') cancelRequested ??= { reason: reason ?? 'cancelled_by_customer' };
+  });
+  setHandler(paymentConfirmedSignal, (confirmation) => {
+    paymentConfirmation = confirmation;
+  });
+
+  const setStatus = (status: OrderStatus, reason?: FailureReason) => {
+    state.status = status;
+    state.failureReason = reason;
+    upsertSearchAttributes([{ key: OrderStatusAttribute, value: status }]);
+  };
+  upsertSearchAttributes([
+    { key: OrderId, value: input.orderId },
+    { key: CustomerId, value: input.userId },
+    { key: OrderTotal, value: input.orderTotal },
+    { key: OrderStatusAttribute, value: 'pending' },
+  ]);
+
+  const stopIfCancelled = () => {
+    if (cancelRequested) throw new SagaStop('cancelled');
+  };
+
+  try {
+    stopIfCancelled();
+    undo.push({ name: 'releaseReservation', run: () => compensations.releaseReservation({ ...context, reason: stopReason }) });
+    const reservation = await steps.reserveInventory(context).catch(rethrowAs('OutOfStock', 'out_of_stock'));
+    state.reservationId = reservation.reservationId;
+    state.reservationExpiresAt = reservation.expiresAt;
+    setStatus('inventory_reserved');
+
+    stopIfCancelled();
+    undo.push({ name: 'reversePayment', run: () => compensations.reversePayment(context) });
+    const charge = await payments
+      .chargePayment({ ...context, token: input.payment.token })
+      .catch(rethrowAs('PaymentDeclined', 'payment_declined'));
+    state.paymentId = charge.paymentId;
+
+    if (charge.status === 'requires_action') {
+      setStatus('awaiting_payment');
+      // 3-D Secure: the customer has until the reservation expires; the webhook signals the outcome.
+      const answered = await condition(
+        () => paymentConfirmation !== undefined || cancelRequested !== undefined,
+        Math.max(reservation.expiresInMs, 1),
+      );
+      stopIfCancelled();
+      if (!answered) throw new SagaStop('failed', 'payment_timeout');
+      await payments.completePayment(context).catch(rethrowAs('PaymentDeclined', 'payment_declined'));
+    }
+
+    stopIfCancelled();
+    await steps.confirmOrder(context);
+    setStatus('confirmed');
+    return { orderId: input.orderId, status: 'confirmed' };
+  } catch (error) {
+    const stop = error instanceof SagaStop ? error : undefined;
+    if (!stop) log.error('saga step failed for a reason that is not a business refusal', { error });
+    const final = stop ?? new SagaStop('failed', 'processing_error');
+    stopReason = final.status === 'cancelled' ? 'cancelled' : (final.reason ?? 'processing_error');
+    await CancellationScope.nonCancellable(async () => {
+      await compensate(undo, state);
+      await (final.status === 'cancelled'
+        ? compensations.cancelOrder({ ...context, reason: cancelRequested?.reason ?? 'cancelled' })
+        : compensations.failOrder({ ...context, reason: stopReason }));
+    });
+    setStatus(final.status, final.reason);
+    if (state.uncompensated.length) {
+      throw ApplicationFailure.nonRetryable(
+        `order ${input.orderId} ${final.status}, but compensations failed: ${state.uncompensated.join(', ')}`,
+        'CompensationFailed',
+        { orderId: input.orderId, uncompensated: state.uncompensated, compensated: state.compensated },
+      );
+    }
+    if (!stop) throw error;
+    return { orderId: input.orderId, status: final.status, failureReason: final.reason };
+  }
+}
+
+/** Runs every registered compensation, newest first; one that keeps failing is recorded, and the rest still run. */
+async function compensate(undo: Compensation[], state: OrderSagaState): Promise<void> {
+  for (const step of [...undo].reverse()) {
+    try {
+      await step.run();
+      state.compensated.push(step.name);
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      log.error('compensation failed after all its attempts', { compensation: step.name, workflowId: workflowInfo().workflowId });
+      state.uncompensated.push(step.name);
+    }
+  }
+}
+
+/** Turns an activity's business refusal of the given type into a stop with its failure reason. */
+function rethrowAs(type: string, reason: FailureReason) {
+  return (error: unknown): never => {
+    const cause = (error as { cause?: unknown }).cause;
+    if (cause instanceof ApplicationFailure && cause.type === type) throw new SagaStop('failed', reason);
+    throw error;
+  };
+}

@@ -1,0 +1,65 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Worker, bundleWorkflowCode, Runtime } from '@temporalio/worker';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/index.js';
+import { bundleOrderWorkflows } from '../workers/order-worker.js';
+
+/**
+ * The committed histories (workflows/histories/, one per saga path, written by order-saga.test.ts
+ * with UPDATE_HISTORIES=1) must replay against the current workflow code: a change that would
+ * break running sagas fails here first.
+ */
+const historiesDir = path.join(import.meta.dirname, 'histories');
+const histories = fs
+  .readdirSync(historiesDir)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => ({ workflowId: f, history: JSON.parse(fs.readFileSync(path.join(historiesDir, f), 'utf8')) as unknown }));
+
+async function replayAll(workflowBundle: Awaited<ReturnType<typeof bundleOrderWorkflows>>) {
+  const results = [];
+  for await (const result of Worker.runReplayHistories({ workflowBundle }, histories)) results.push(result);
+  return results;
+}
+
+describe('replaying committed saga histories', () => {
+  it('has a history for every path of the saga', () => {
+    expect(histories.map((h) => h.workflowId).sort()).toEqual([
+      'cancelled-awaiting-payment.json',
+      'compensation-failed.json',
+      'confirmed.json',
+      'out-of-stock.json',
+      'payment-declined.json',
+      'payment-processing-error-retried.json',
+      'payment-timeout-retried.json',
+      'three-d-secure-confirmed.json',
+      'three-d-secure-timeout.json',
+    ]);
+  });
+
+  it('replays every one against the current workflow code', async () => {
+    const results = await replayAll(await bundleOrderWorkflows());
+    expect(results.map((r) => [r.workflowId, r.error?.message])).toEqual(histories.map((h) => [h.workflowId, undefined]));
+  }, 120_000);
+
+  it('fails when a step of the workflow moves (charging before reserving)', async () => {
+    // A copy of the workflow code, inside the project so that it resolves the same packages.
+    const mutant = path.join(loadConfig().stack.stateDir, 'replay-mutant');
+    fs.rmSync(mutant, { recursive: true, force: true });
+    fs.cpSync(import.meta.dirname, mutant, { recursive: true, filter: (src) => !src.includes('histories') });
+    const sagaFile = path.join(mutant, 'order-saga.ts');
+    const original = fs.readFileSync(sagaFile, 'utf8');
+    const reserveLine = /^(\s*)const reservation = await steps\.reserveInventory\(context\)/m;
+    const moved = original.replace(reserveLine, '$1await payments.chargePayment({ ...context, token: input.payment.token });\n$&');
+    expect(moved).not.toBe(original);
+    fs.writeFileSync(sagaFile, moved.replaceAll("'../", "'../../"));
+
+    const workflowBundle = await bundleWorkflowCode({ workflowsPath: path.join(mutant, 'index.ts'), logger: Runtime.instance().logger });
+    const results = await replayAll(workflowBundle);
+
+    const broken = results.filter((r) => r.error instanceof DeterminismViolationError).map((r) => r.workflowId);
+    expect(broken.sort()).toEqual(histories.map((h) => h.workflowId).sort());
+    fs.rmSync(mutant, { recursive: true, force: true });
+  }, 120_000);
+});

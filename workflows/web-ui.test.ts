@@ -1,0 +1,70 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { chromium } from 'playwright-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../activities/index.js';
+import { createPrisma } from '../db/prisma.js';
+import { systemClock } from '../domain/clock.js';
+import { FakePaymentProvider, testTokens } from '../domain/payments/fake-provider.js';
+import { createStockedProduct, placeOrder } from '../domain/test-fixtures.js';
+import { testConfig, uniqueName } from '../test/support.js';
+import { bundleOrderWorkflows, createOrderWorker } from '../workers/order-worker.js';
+import { orderSagaType, orderWorkflowId, type OrderSagaInput } from './definitions.js';
+
+const config = testConfig();
+const prisma = createPrisma(config.postgres.url);
+afterAll(() => prisma.$disconnect());
+
+describe('the Temporal Web UI', () => {
+  it('finds a saga by its OrderId and OrderStatus and shows it completed', async () => {
+    const product = await createStockedProduct(prisma, { units: [1] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+    const taskQueue = uniqueName('web-ui');
+    const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
+    const connection = await Connection.connect({ address: config.temporal.address });
+    const worker = await createOrderWorker({
+      connection: nativeConnection,
+      namespace: config.temporal.namespace,
+      taskQueue,
+      workflowBundle: await bundleOrderWorkflows(),
+      activities: createActivities({ db: prisma, clock: systemClock, payments: new FakePaymentProvider() }),
+    });
+    const input: OrderSagaInput = {
+      orderId: order.id,
+      userId: order.userId,
+      correlationId: uniqueName('corr'),
+      orderTotal: order.total.toNumber(),
+      payment: { method: 'card', token: testTokens.visa },
+    };
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    await worker.runUntil(
+      client.workflow.execute(orderSagaType, { taskQueue, workflowId: orderWorkflowId(order.id), args: [input] }),
+    );
+    await connection.close();
+    await nativeConnection.close();
+
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage();
+      const query = encodeURIComponent(`OrderId="${order.id}" AND OrderStatus="confirmed"`);
+      await page.goto(`${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows?query=${query}`);
+      // Visibility is eventually consistent: the list may need a reload before the saga shows.
+      const row = page.getByRole('link', { name: orderWorkflowId(order.id) });
+      for (let attempt = 0; attempt < 10 && !(await row.isVisible()); attempt++) {
+        await page.waitForTimeout(1000);
+        await page.reload();
+      }
+      await expect.poll(() => row.isVisible(), { timeout: 15_000 }).toBe(true);
+      const listing = await page.locator('body').innerText();
+      expect(listing).toContain(orderWorkflowId(order.id));
+      expect(listing).toMatch(/\b1\s+Workflow\b/);
+      expect(listing).toMatch(/Completed/);
+      await page.screenshot({ path: `${config.stack.stateDir}/logs/web-ui-search.png` });
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
+});
