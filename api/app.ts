@@ -1,0 +1,111 @@
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { type Client } from '@temporalio/client';
+import Fastify, { type FastifyInstance } from 'fastify';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { type Admin } from 'kafkajs';
+import { readFileSync } from 'node:fs';
+import { type Config } from '../config/index.js';
+import { systemClock, type Clock } from '../domain/clock.js';
+import { type PrismaClient } from '../generated/prisma/client.js';
+import auth from './plugins/auth.js';
+import correlation, { REQUEST_ID_HEADER, requestIdOf } from './plugins/correlation.js';
+import problems from './plugins/problems.js';
+import services from './plugins/services.js';
+import cartRoutes from './routes/cart.js';
+import healthRoutes from './routes/health.js';
+import orderRoutes from './routes/orders.js';
+import paymentRoutes from './routes/payments.js';
+import productRoutes from './routes/products.js';
+
+export interface AppDeps {
+  config: Config;
+  prisma: PrismaClient;
+  temporal: Client;
+  kafkaAdmin: Admin;
+  clock?: Clock;
+  /** Fastify's logger: on (at config.logLevel) unless false. */
+  logger?: boolean;
+}
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export const API_PREFIX = '/api/v1';
+
+/**
+ * The HTTP gateway (CONTRACT §2): external plugins, then the app's own (services, problems,
+ * correlation id, auth), then the routes. Every route's zod schemas validate the request, type
+ * the handler and make the OpenAPI document at /openapi.json (browsable at /docs).
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    logger: deps.logger === false ? false : { level: config.logLevel },
+    bodyLimit: config.api.bodyLimitBytes,
+    genReqId: requestIdOf,
+    requestIdHeader: false,
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  // The API reads JSON only: any other body is 415, not a string that then fails validation.
+  app.removeContentTypeParser('text/plain');
+
+  await app.register(helmet);
+  await app.register(cors, {
+    origin: config.api.corsOrigins.includes('*') ? '*' : config.api.corsOrigins,
+    methods: ['GET', 'POST', 'DELETE'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-None-Match', REQUEST_ID_HEADER, 'traceparent'],
+    exposedHeaders: ['ETag', 'Location', 'Retry-After', 'X-Request-Id', 'Idempotent-Replayed', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+    maxAge: 600,
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Order saga API',
+        version,
+        description: 'Place orders and follow their saga. Errors are RFC 9457 problem details (application/problem+json).',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  await app.register(services, { ...deps, clock: deps.clock ?? systemClock });
+  await app.register(problems);
+  await app.register(correlation);
+  await app.register(auth);
+
+  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  await app.register(healthRoutes, { version });
+  await app.register(productRoutes, { prefix: API_PREFIX });
+  await app.register(paymentRoutes, { prefix: API_PREFIX });
+  await app.register(
+    async (signedIn) => {
+      signedIn.addHook('onRequest', signedIn.authenticate);
+      // Seed §7: 100 requests a minute per user, counted after the token is checked.
+      await signedIn.register(rateLimit, {
+        max: config.api.rateLimit.userPerMinute,
+        timeWindow: '1 minute',
+        hook: 'preParsing',
+        keyGenerator: (request) => `user:${request.caller?.userId ?? request.ip}`,
+      });
+      await signedIn.register(cartRoutes);
+      await signedIn.register(orderRoutes);
+    },
+    { prefix: API_PREFIX },
+  );
+  return app;
+}

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/index.js';
+
+describe('the API settings', () => {
+  it('refuse the development JWT and webhook secrets in production', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET.*PAYMENT_WEBHOOK_SECRET/s);
+  });
+
+  it('accept production secrets, or a JWKS instead of the JWT secret', () => {
+    const webhook = { PAYMENT_WEBHOOK_SECRET: 'whsec_a_real_secret_from_the_provider' };
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(48), ...webhook }).jwt.secret).toHaveLength(48);
+    const jwks = loadConfig({ NODE_ENV: 'production', JWT_JWKS_URL: 'https://auth.example.com/.well-known/jwks.json', ...webhook });
+    expect(jwks.jwt.jwksUrl).toBe('https://auth.example.com/.well-known/jwks.json');
+  });
+
+  it('read the limits and CORS origins from the environment', () => {
+    const config = loadConfig({ API_RATE_LIMIT_USER_PER_MINUTE: '7', API_CORS_ORIGINS: 'https://a.example, https://b.example' });
+    expect(config.api.rateLimit.userPerMinute).toBe(7);
+    expect(config.api.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
+  });
+});

@@ -1,0 +1,28 @@
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
+import { AppError } from '../domain/errors.js';
+import { IdempotencyKeyTakenError } from '../domain/idempotency.js';
+import { type CircuitBreaker } from './circuit-breaker.js';
+
+/**
+ * Errors that are answers from a healthy database (a business refusal, a constraint, a missing row)
+ * rather than signs that it is down; only the others count against the circuit breaker.
+ */
+export function isDatabaseAnswer(error: unknown): boolean {
+  return (
+    error instanceof AppError ||
+    error instanceof IdempotencyKeyTakenError ||
+    (error instanceof Prisma.PrismaClientKnownRequestError && error.code.startsWith('P2'))
+  );
+}
+
+/** PostgreSQL through its circuit breaker: use cases run inside `run`, and fail fast while it is down. */
+export class Database {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly breaker: CircuitBreaker,
+  ) {}
+
+  run<T>(work: (db: PrismaClient) => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
+    return this.breaker.run(() => work(this.prisma), options);
+  }
+}

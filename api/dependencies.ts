@@ -1,0 +1,57 @@
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { type Config } from '../config/index.js';
+import { createPrisma } from '../db/prisma.js';
+import { type PrismaClient } from '../generated/prisma/client.js';
+
+/** The servers the API talks to. */
+export interface ApiConnections {
+  prisma: PrismaClient;
+  temporal: Client;
+  kafkaAdmin: Admin;
+  close(): Promise<void>;
+}
+
+/**
+ * A Temporal client that connects on first use and gives up quickly: the API answers 503 and the
+ * caller retries, so a call should not sit in gRPC's own retries, and a server that comes back is
+ * reconnected to within a second or two.
+ */
+export function createTemporalClient(temporal: Config['temporal'], options: { address?: string } = {}): Client {
+  const connection = Connection.lazy({
+    address: options.address ?? temporal.address,
+    connectTimeout: '2 seconds',
+    interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 2 }))],
+    channelArgs: { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 1000 },
+  });
+  return new Client({ connection, namespace: temporal.namespace });
+}
+
+/** A Kafka admin client for health checks: one attempt per check, so a broker that is down is reported at once. */
+export function createKafkaAdmin(config: Config): Admin {
+  const kafka = new Kafka({
+    clientId: `${config.kafka.clientId}-api`,
+    brokers: config.kafka.brokers,
+    connectionTimeout: config.api.dependencyTimeoutMs,
+    requestTimeout: config.api.dependencyTimeoutMs,
+    retry: { retries: 0 },
+    logLevel: logLevel.NOTHING,
+  });
+  return kafka.admin();
+}
+
+export function createConnections(config: Config): ApiConnections {
+  const prisma = createPrisma(config.postgres.url);
+  const temporal = createTemporalClient(config.temporal);
+  const kafkaAdmin = createKafkaAdmin(config);
+  return {
+    prisma,
+    temporal,
+    kafkaAdmin,
+    async close() {
+      const results = await Promise.allSettled([prisma.$disconnect(), temporal.connection.close(), kafkaAdmin.disconnect()]);
+      const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      if (failures.length) throw new AggregateError(failures, 'closing the API connections failed');
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import { randomUUID } from 'node:crypto';
+import { cartOrderLines, removeOrderedCartLines } from '../domain/cart.js';
+import { type Clock } from '../domain/clock.js';
+import { IllegalTransitionError, NotFoundError } from '../domain/errors.js';
+import {
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  findStoredResponse,
+  IdempotencyKeyTakenError,
+  releaseIdempotencyKey,
+  requestHash,
+  type StoredResponse,
+} from '../domain/idempotency.js';
+import { toApiAmount } from '../domain/money.js';
+import { canTransition, createOrder, transitionOrder, type OrderLine } from '../domain/orders.js';
+import { type Prisma } from '../generated/prisma/client.js';
+import { type Database } from './database.js';
+import { type OrderSagaGateway } from './saga.js';
+import { type SubmitOrderBody } from './schemas.js';
+
+export interface OrderServiceDeps {
+  db: Database;
+  saga: OrderSagaGateway;
+  clock: Clock;
+  /** How long a repeated Idempotency-Key waits for the first request to finish. */
+  idempotencyWaitMs: number;
+}
+
+export interface SubmitOrderRequest {
+  userId: string;
+  correlationId: string;
+  traceId?: string;
+  idempotencyKey?: string;
+  body: SubmitOrderBody;
+}
+
+export interface SubmittedOrder {
+  body: { order_id: string; order_number: string; status: 'pending'; workflow_id: string };
+  /** True when this is the stored answer to an earlier request with the same Idempotency-Key. */
+  replayed: boolean;
+}
+
+/** Why an order whose saga could not be started is failed (the client is told 503 and may retry). */
+const SAGA_NOT_STARTED = 'saga_not_started';
+
+/**
+ * POST /orders. Writes the order (`pending`), `order.created` and the Idempotency-Key claim in one
+ * transaction, then starts `OrderSaga`. Temporal is asked first, so while it is down nothing is
+ * written; if the start fails anyway, the order is failed and the key released, so nothing is left
+ * half-done and a retry with the same key places the order anew. Concurrent repeats of one key
+ * wait for the first and get its response; the key's primary key and the workflow id both make
+ * sure that one order and one saga exist.
+ */
+export async function submitOrder(deps: OrderServiceDeps, request: SubmitOrderRequest): Promise<SubmittedOrder> {
+  const { userId, idempotencyKey: key, body } = request;
+  const hash = requestHash(body);
+  for (;;) {
+    if (key) {
+      const stored = await deps.db.run(
+        (db) => findStoredResponse(db, { userId, key, requestHash: hash }, { waitMs: deps.idempotencyWaitMs }),
+        { timeoutMs: deps.idempotencyWaitMs + 5_000 },
+      );
+      if (stored) return { body: stored.body as SubmittedOrder['body'], replayed: true };
+    }
+    await deps.saga.ensureAvailable();
+    try {
+      return await placeOrder(deps, request, hash);
+    } catch (error) {
+      // Another request with this key won the claim: wait for its answer.
+      if (!(error instanceof IdempotencyKeyTakenError)) throw error;
+    }
+  }
+}
+
+async function placeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, hash: string): Promise<SubmittedOrder> {
+  const { userId, idempotencyKey: key, body } = request;
+  const orderId = randomUUID();
+  const { order, cartItemIds } = await deps.db.run((db) =>
+    db.$transaction(
+      async (tx) => {
+        if (key) await claimIdempotencyKey(tx, { userId, key, requestHash: hash, resourceId: orderId });
+        const fromCart = body.from_cart ? await cartOrderLines(tx, userId) : undefined;
+        const lines: OrderLine[] = fromCart?.lines ?? requestedLines(body);
+        const order = await createOrder(
+          { db: tx, clock: deps.clock },
+          {
+            id: orderId,
+            userId,
+            items: lines,
+            shippingAddress: body.shipping_address,
+            correlationId: request.correlationId,
+            traceId: request.traceId,
+          },
+        );
+        return { order, cartItemIds: fromCart?.cartItemIds ?? [] };
+      },
+      { maxWait: 30_000, timeout: 30_000 },
+    ),
+  );
+
+  let workflowId: string;
+  try {
+    workflowId = await deps.saga.start({
+      orderId,
+      userId,
+      correlationId: request.correlationId,
+      traceId: order.traceId,
+      orderTotal: toApiAmount(order.total),
+      payment: body.payment,
+    });
+  } catch (error) {
+    await deps.db.run((db) =>
+      db.$transaction(async (tx) => {
+        await transitionOrder({ db: tx, clock: deps.clock }, { orderId, to: 'failed', reason: SAGA_NOT_STARTED });
+        if (key) await releaseIdempotencyKey(tx, { userId, key });
+      }),
+    );
+    throw error;
+  }
+
+  const accepted: SubmittedOrder['body'] = {
+    order_id: orderId,
+    order_number: order.orderNumber,
+    status: 'pending',
+    workflow_id: workflowId,
+  };
+  const response: StoredResponse = { status: 202, body: accepted };
+  await deps.db.run((db) =>
+    db.$transaction(async (tx) => {
+      if (key) await completeIdempotencyKey(tx, { userId, key }, response);
+      if (cartItemIds.length) await removeOrderedCartLines(tx, cartItemIds);
+    }),
+  );
+  return { body: accepted, replayed: false };
+}
+
+function requestedLines(body: SubmitOrderBody): OrderLine[] {
+  return (body.items ?? []).map((i) => ({ productId: i.product_id, variantId: i.variant_id, quantity: i.quantity }));
+}
+
+const orderDetails = {
+  items: { orderBy: { id: 'asc' } },
+  timeline: { orderBy: { id: 'asc' } },
+  payments: { orderBy: { createdAt: 'desc' }, take: 1 },
+} as const satisfies Prisma.OrderInclude;
+export type OrderDetails = Prisma.OrderGetPayload<{ include: typeof orderDetails }>;
+
+/** One of the caller's orders; another user's order is as missing as one that does not exist. */
+export async function getOrderOfUser(db: Database, userId: string, orderId: string): Promise<OrderDetails> {
+  const order = await db.run((prisma) => prisma.order.findFirst({ where: { id: orderId, userId }, include: orderDetails }));
+  if (!order) throw new NotFoundError('order', orderId);
+  return order;
+}
+
+export interface OrderPage {
+  orders: { id: string; orderNumber: string; status: OrderDetails['status']; total: OrderDetails['total']; currency: string; createdAt: Date }[];
+  nextCursor: string | null;
+}
+
+/** The caller's orders, newest first; `cursor` is the last order id of the previous page. */
+export async function listOrdersOfUser(db: Database, userId: string, page: { limit: number; cursor?: string }): Promise<OrderPage> {
+  const rows = await db.run((prisma) =>
+    prisma.order.findMany({
+      where: { userId },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: page.limit + 1,
+      ...(page.cursor ? { cursor: { id: page.cursor }, skip: 1 } : {}),
+      select: { id: true, orderNumber: true, status: true, total: true, currency: true, createdAt: true },
+    }),
+  );
+  const orders = rows.slice(0, page.limit);
+  return { orders, nextCursor: rows.length > page.limit ? orders.at(-1)!.id : null };
+}
+
+/**
+ * Asks an order's saga to cancel it (the saga compensates and records `cancelled`). An order that
+ * is confirmed, failed or already cancelled can no longer be cancelled: IllegalTransitionError (409).
+ */
+export async function requestCancellation(
+  deps: Pick<OrderServiceDeps, 'db' | 'saga'>,
+  userId: string,
+  orderId: string,
+): Promise<{ orderId: string; status: OrderDetails['status'] }> {
+  const order = await getOrderOfUser(deps.db, userId, orderId);
+  if (!canTransition(order.status, 'cancelled') || !(await deps.saga.cancel(orderId, 'customer_request'))) {
+    const current = await getOrderOfUser(deps.db, userId, orderId);
+    throw new IllegalTransitionError('order', orderId, current.status, 'cancelled');
+  }
+  return { orderId, status: order.status };
+}

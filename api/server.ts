@@ -1,0 +1,28 @@
+import { loadConfig } from '../config/index.js';
+import { buildApp } from './app.js';
+import { createConnections } from './dependencies.js';
+
+// `npm run api`: the gateway as a process. SIGTERM/SIGINT stop taking requests, let the running
+// ones finish, then close the connections.
+const config = loadConfig();
+const connections = createConnections(config);
+const app = await buildApp({ config, ...connections });
+
+let stopping = false;
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  app.log.info({ signal }, 'shutting down');
+  try {
+    await app.close();
+    await connections.close();
+    process.exit(0);
+  } catch (error) {
+    app.log.error({ err: error }, 'shutdown failed');
+    process.exit(1);
+  }
+}
+process.once('SIGTERM', (signal) => void shutdown(signal));
+process.once('SIGINT', (signal) => void shutdown(signal));
+
+await app.listen({ host: config.api.host, port: config.api.port });

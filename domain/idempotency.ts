@@ -1,0 +1,106 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Db } from '../db/prisma.js';
+import { type Prisma } from '../generated/prisma/client.js';
+import { AppError, IdempotencyKeyReusedError } from './errors.js';
+
+/** A request with this key is still running and did not finish while we waited: try again later. */
+export class IdempotencyKeyInProgressError extends AppError {
+  readonly type = 'IdempotencyKeyInProgress';
+  readonly status = 409;
+  readonly retryable = true;
+}
+
+/** Another request claimed the key first (in a transaction that has now committed). */
+export class IdempotencyKeyTakenError extends Error {
+  override name = 'IdempotencyKeyTakenError';
+}
+
+export interface IdempotencyScope {
+  userId: string;
+  key: string;
+}
+
+export interface StoredResponse {
+  status: number;
+  body: unknown;
+}
+
+/** The fingerprint of a request's parameters: the same JSON in any key order hashes the same. */
+export function requestHash(body: unknown): string {
+  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * What an earlier request with this key answered, waiting (up to `waitMs`) while it still runs.
+ * `undefined` when no request holds the key, so the caller may go ahead. A key sent before with
+ * other parameters is refused (422), as Stripe does.
+ */
+export async function findStoredResponse(
+  db: Db,
+  scope: IdempotencyScope & { requestHash: string },
+  wait: { waitMs: number; pollMs?: number },
+): Promise<StoredResponse | undefined> {
+  const deadline = Date.now() + wait.waitMs;
+  for (;;) {
+    const record = await db.idempotencyRecord.findUnique({
+      where: { userId_key: { userId: scope.userId, key: scope.key } },
+    });
+    if (!record) return undefined;
+    if (record.requestHash !== scope.requestHash) {
+      throw new IdempotencyKeyReusedError(
+        `Idempotency-Key ${scope.key} was already used with different parameters; use a new key for a new request`,
+        { key: scope.key },
+      );
+    }
+    if (record.state === 'completed' && record.responseStatus !== null) {
+      return { status: record.responseStatus, body: record.responseBody };
+    }
+    if (Date.now() >= deadline) {
+      throw new IdempotencyKeyInProgressError(`a request with Idempotency-Key ${scope.key} is still being processed`, {
+        key: scope.key,
+      });
+    }
+    await sleep(wait.pollMs ?? 50);
+  }
+}
+
+/**
+ * Claims the key, first thing in the caller's transaction, for the resource the request creates.
+ * The (user_id, key) primary key makes one claim win: a concurrent claim waits for the winner's
+ * transaction and then throws IdempotencyKeyTakenError, so its transaction writes nothing.
+ */
+export async function claimIdempotencyKey(
+  tx: Prisma.TransactionClient,
+  claim: IdempotencyScope & { requestHash: string; resourceId: string },
+): Promise<void> {
+  const inserted = await tx.$executeRaw`
+    INSERT INTO idempotency_records (user_id, key, request_hash, state, resource_id, updated_at)
+    VALUES (${claim.userId}, ${claim.key}, ${claim.requestHash}, 'in_progress', ${claim.resourceId}, now())
+    ON CONFLICT (user_id, key) DO NOTHING`;
+  if (inserted !== 1) throw new IdempotencyKeyTakenError(`Idempotency-Key ${claim.key} is taken`);
+}
+
+/** The request finished: its response is stored, and repeats get it at once. */
+export async function completeIdempotencyKey(db: Db, scope: IdempotencyScope, response: StoredResponse): Promise<void> {
+  await db.idempotencyRecord.update({
+    where: { userId_key: { userId: scope.userId, key: scope.key } },
+    data: { state: 'completed', responseStatus: response.status, responseBody: response.body as Prisma.InputJsonValue },
+  });
+}
+
+/** The request could not finish (a dependency failed): the key is free for a retry. */
+export async function releaseIdempotencyKey(db: Db, scope: IdempotencyScope): Promise<void> {
+  await db.idempotencyRecord.deleteMany({ where: { userId: scope.userId, key: scope.key } });
+}
