@@ -2,7 +2,7 @@
 // The README's commands start here, on a machine that may have nothing but Node.js and npm: this
 // installs the locked dependencies when they are missing or stale, generates the Prisma client,
 // then hands over to the real command. Plain JavaScript, no dependencies: it runs before they exist.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -63,4 +63,9 @@ if (!commands[command]) {
   console.error(`bootstrap: unknown command '${command}'; one of ${Object.keys(commands).join(', ')}`);
   process.exit(2);
 }
-sh(...commands[command]);
+// The command runs as a child that receives the signals sent to this process (a service manager's
+// SIGTERM, not only a terminal's Ctrl-C), and its exit code becomes this one's.
+const [program, programArgs] = commands[command];
+const child = spawn(program, programArgs, { cwd: root, stdio: 'inherit' });
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
