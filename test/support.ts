@@ -1,5 +1,6 @@
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../config/index.js';
+import type { OrderSagaInput } from '../workflows/definitions.js';
 
 /** The configuration tests run with: the local stack, and this run's own database. */
 export function testConfig(): Config {
@@ -10,4 +11,15 @@ export function testConfig(): Config {
 /** A name no other run or test uses: for task queues, topics, workflow ids. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${inject('runId')}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** What the API hands OrderSaga for an order placed by a test, paid with a test card token. */
+export function sagaInputFor(order: { id: string; userId: string; total: { toNumber(): number } }, token: string): OrderSagaInput {
+  return {
+    orderId: order.id,
+    userId: order.userId,
+    correlationId: uniqueName('corr'),
+    orderTotal: order.total.toNumber(),
+    payment: { method: 'card', token },
+  };
 }

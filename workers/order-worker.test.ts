@@ -9,8 +9,8 @@ import { systemClock } from '../domain/clock.js';
 import { FakePaymentProvider, testTokens } from '../domain/payments/fake-provider.js';
 import { createFakeProviderServer } from '../domain/payments/fake-provider-server.js';
 import { createStockedProduct, outboxEvents, placeOrder } from '../domain/test-fixtures.js';
-import { testConfig, uniqueName } from '../test/support.js';
-import { orderSagaType, orderWorkflowId, type OrderSagaInput } from '../workflows/definitions.js';
+import { sagaInputFor, testConfig, uniqueName } from '../test/support.js';
+import { orderSagaType, orderWorkflowId } from '../workflows/definitions.js';
 
 const config = testConfig();
 const prisma = createPrisma(config.postgres.url);
@@ -68,15 +68,12 @@ describe('the order worker process', () => {
     const client = new Client({ connection, namespace: config.temporal.namespace });
 
     const first = await startWorkerProcess();
-    const input: OrderSagaInput = {
-      orderId: order.id,
-      userId: order.userId,
-      correlationId: uniqueName('corr'),
-      orderTotal: order.total.toNumber(),
-      // The provider takes the charge, then the answer never comes: the worker dies mid-call.
-      payment: { method: 'card', token: testTokens.timeout },
-    };
-    const handle = await client.workflow.start(orderSagaType, { taskQueue, workflowId: orderWorkflowId(order.id), args: [input] });
+    // tok_timeout: the provider takes the charge, then the answer never comes; the worker dies mid-call.
+    const handle = await client.workflow.start(orderSagaType, {
+      taskQueue,
+      workflowId: orderWorkflowId(order.id),
+      args: [sagaInputFor(order, testTokens.timeout)],
+    });
 
     // Kill the worker once the charge has reached the provider.
     for (let i = 0; i < 200 && provider.chargeCount(order.id) === 0; i++) await new Promise((r) => setTimeout(r, 100));

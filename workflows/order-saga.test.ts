@@ -13,14 +13,13 @@ import { FakePaymentProvider, testTokens } from '../domain/payments/fake-provide
 import type { OrderWithDetails } from '../domain/orders.js';
 import { createStockedProduct, outboxEvents, placeOrder, type ProductFixture } from '../domain/test-fixtures.js';
 import { toolPaths } from '../stack/tools.js';
-import { testConfig, uniqueName } from '../test/support.js';
+import { sagaInputFor, testConfig, uniqueName } from '../test/support.js';
 import { bundleOrderWorkflows, createOrderWorker } from '../workers/order-worker.js';
 import {
   cancelSignal,
   orderWorkflowId,
   paymentConfirmedSignal,
   statusQuery,
-  type OrderSagaInput,
   type OrderSagaResult,
 } from './definitions.js';
 import { OrderSaga } from './order-saga.js';
@@ -65,14 +64,7 @@ async function withWorker<T>(scenario: (start: StartSaga) => Promise<T>, overrid
     activities: { ...createActivities({ db: prisma, clock: systemClock, payments: provider }), ...overrides },
   });
   const start: StartSaga = (order, token) => {
-    const input: OrderSagaInput = {
-      orderId: order.id,
-      userId: order.userId,
-      correlationId: uniqueName('corr'),
-      orderTotal: order.total.toNumber(),
-      payment: { method: 'card', token },
-    };
-    return env.client.workflow.start(OrderSaga, { taskQueue, workflowId: orderWorkflowId(order.id), args: [input] });
+    return env.client.workflow.start(OrderSaga, { taskQueue, workflowId: orderWorkflowId(order.id), args: [sagaInputFor(order, token)] });
   };
   return worker.runUntil(scenario(start));
 }

@@ -7,9 +7,9 @@ import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
 import { FakePaymentProvider, testTokens } from '../domain/payments/fake-provider.js';
 import { createStockedProduct, placeOrder } from '../domain/test-fixtures.js';
-import { testConfig, uniqueName } from '../test/support.js';
+import { sagaInputFor, testConfig, uniqueName } from '../test/support.js';
 import { bundleOrderWorkflows, createOrderWorker } from '../workers/order-worker.js';
-import { orderSagaType, orderWorkflowId, type OrderSagaInput } from './definitions.js';
+import { orderSagaType, orderWorkflowId } from './definitions.js';
 
 const config = testConfig();
 const prisma = createPrisma(config.postgres.url);
@@ -29,16 +29,9 @@ describe('the Temporal Web UI', () => {
       workflowBundle: await bundleOrderWorkflows(),
       activities: createActivities({ db: prisma, clock: systemClock, payments: new FakePaymentProvider() }),
     });
-    const input: OrderSagaInput = {
-      orderId: order.id,
-      userId: order.userId,
-      correlationId: uniqueName('corr'),
-      orderTotal: order.total.toNumber(),
-      payment: { method: 'card', token: testTokens.visa },
-    };
     const client = new Client({ connection, namespace: config.temporal.namespace });
     await worker.runUntil(
-      client.workflow.execute(orderSagaType, { taskQueue, workflowId: orderWorkflowId(order.id), args: [input] }),
+      client.workflow.execute(orderSagaType, { taskQueue, workflowId: orderWorkflowId(order.id), args: [sagaInputFor(order, testTokens.visa)] }),
     );
     await connection.close();
     await nativeConnection.close();
