@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../domain/clock.js';
+import { claimIdempotencyKey, requestHash } from '../domain/idempotency.js';
+import { createOrder } from '../domain/orders.js';
 import { orderWorkflowId } from '../workflows/definitions.js';
 import { newUser, orderBody, sagaInput, seedProduct, shippingAddress, startApi, terminateSagas, type TestApi } from './test-support.js';
 
@@ -146,6 +149,36 @@ describe('Idempotency-Key', () => {
     const { workflow_id } = responses[0]!.json();
     await expect.poll(async () => (await api.temporal.workflow.count(`CustomerId = "${userId}"`)).count, { timeout: 5_000 }).toBe(1);
     expect((await api.temporal.workflow.getHandle(workflow_id).describe()).status.name).toBe('RUNNING');
+  });
+
+  it('finishes the work of a request that died after writing its order: a repeat starts the saga of that same order', async () => {
+    const { userId, authorization } = await newUser(api.config);
+    const { productId } = await seedProduct(api.prisma);
+    const key = randomUUID();
+    const body = orderBody(productId);
+    // What a crashed process leaves: the order and the key's claim committed, no saga, no answer.
+    const orderId = randomUUID();
+    await api.prisma.$transaction(async (tx) => {
+      await claimIdempotencyKey(tx, { userId, key, requestHash: requestHash(body), resourceId: orderId });
+      await createOrder(
+        { db: tx, clock: systemClock },
+        { id: orderId, userId, items: [{ productId, quantity: 1 }], shippingAddress, correlationId: 'corr-crashed' },
+      );
+    });
+    await api.prisma.idempotencyRecord.update({
+      where: { userId_key: { userId, key } },
+      data: { createdAt: new Date(Date.now() - api.config.api.idempotencyAbandonedAfterMs - 1_000) },
+    });
+
+    const retry = await submit(authorization, body, { 'idempotency-key': key });
+
+    expect(retry.statusCode).toBe(202);
+    expect(retry.json()).toMatchObject({ order_id: orderId, status: 'pending', workflow_id: orderWorkflowId(orderId) });
+    expect(await writesFor(userId)).toEqual({ orders: 1, outbox: 1, keys: 1 });
+    const description = await api.temporal.workflow.getHandle(orderWorkflowId(orderId)).describe();
+    expect(description.status.name).toBe('RUNNING');
+    const again = await submit(authorization, body, { 'idempotency-key': key });
+    expect(again.body).toBe(retry.body);
   });
 });
 

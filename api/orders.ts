@@ -5,14 +5,14 @@ import { IllegalTransitionError, NotFoundError } from '../domain/errors.js';
 import {
   claimIdempotencyKey,
   completeIdempotencyKey,
-  findStoredResponse,
   IdempotencyKeyTakenError,
+  lookUpIdempotencyKey,
   releaseIdempotencyKey,
   requestHash,
   type StoredResponse,
 } from '../domain/idempotency.js';
 import { toApiAmount } from '../domain/money.js';
-import { canTransition, createOrder, transitionOrder, type OrderLine } from '../domain/orders.js';
+import { canTransition, createOrder, getOrder, transitionOrder, type OrderLine } from '../domain/orders.js';
 import { type Prisma } from '../generated/prisma/client.js';
 import { type Database } from './database.js';
 import { type OrderSagaGateway } from './saga.js';
@@ -24,6 +24,8 @@ export interface OrderServiceDeps {
   clock: Clock;
   /** How long a repeated Idempotency-Key waits for the first request to finish. */
   idempotencyWaitMs: number;
+  /** How old an unanswered claim must be before a repeat takes its work over (see resumeOrder). */
+  idempotencyAbandonedAfterMs: number;
 }
 
 export interface SubmitOrderRequest {
@@ -56,11 +58,17 @@ export async function submitOrder(deps: OrderServiceDeps, request: SubmitOrderRe
   const hash = requestHash(body);
   for (;;) {
     if (key) {
-      const stored = await deps.db.run(
-        (db) => findStoredResponse(db, { userId, key, requestHash: hash }, { waitMs: deps.idempotencyWaitMs }),
+      const found = await deps.db.run(
+        (db) =>
+          lookUpIdempotencyKey(
+            db,
+            { userId, key, requestHash: hash },
+            { waitMs: deps.idempotencyWaitMs, abandonedAfterMs: deps.idempotencyAbandonedAfterMs },
+          ),
         { timeoutMs: deps.idempotencyWaitMs + 5_000 },
       );
-      if (stored) return { body: stored.body as SubmittedOrder['body'], replayed: true };
+      if (found.state === 'completed') return { body: found.response.body as SubmittedOrder['body'], replayed: true };
+      if (found.state === 'abandoned') return resumeOrder(deps, request, found.resourceId);
     }
     await deps.saga.ensureAvailable();
     try {
@@ -132,6 +140,29 @@ async function placeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, h
     }),
   );
   return { body: accepted, replayed: false };
+}
+
+/**
+ * Finishes the work of a request that wrote its order and died before answering (its process
+ * crashed): the retry carries the same body, so it starts the order's saga (a no-op if the first
+ * request got that far, as the workflow id is the order's) and stores the answer the first would
+ * have given. Nothing is left pending without a saga, and the client still gets one order.
+ */
+async function resumeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, orderId: string): Promise<SubmittedOrder> {
+  const { userId, idempotencyKey: key, body } = request;
+  const order = await deps.db.run((db) => getOrder(db, orderId));
+  await deps.saga.ensureAvailable();
+  const workflowId = await deps.saga.start({
+    orderId,
+    userId,
+    correlationId: order.correlationId,
+    traceId: order.traceId,
+    orderTotal: toApiAmount(order.total),
+    payment: body.payment,
+  });
+  const accepted: SubmittedOrder['body'] = { order_id: orderId, order_number: order.orderNumber, status: 'pending', workflow_id: workflowId };
+  if (key) await deps.db.run((db) => completeIdempotencyKey(db, { userId, key }, { status: 202, body: accepted }));
+  return { body: accepted, replayed: true };
 }
 
 function requestedLines(body: SubmitOrderBody): OrderLine[] {

@@ -71,6 +71,8 @@ const schema = z
     API_DEPENDENCY_TIMEOUT_MS: z.coerce.number().int().positive().default(3_000),
     /** How long a repeated Idempotency-Key waits for the first request to finish. */
     API_IDEMPOTENCY_WAIT_MS: z.coerce.number().int().positive().default(10_000),
+    /** A repeated Idempotency-Key takes over a claim this old that never answered (its request's process died). */
+    API_IDEMPOTENCY_ABANDONED_MS: z.coerce.number().int().positive().default(60_000),
 
     /** HS256 secret; ignored when JWT_JWKS_URL is set (RS256 keys from the JWKS). */
     JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
@@ -145,6 +147,7 @@ const schema = z
         breaker: { failureThreshold: env.API_BREAKER_FAILURE_THRESHOLD, resetMs: env.API_BREAKER_RESET_MS },
         dependencyTimeoutMs: env.API_DEPENDENCY_TIMEOUT_MS,
         idempotencyWaitMs: env.API_IDEMPOTENCY_WAIT_MS,
+        idempotencyAbandonedAfterMs: env.API_IDEMPOTENCY_ABANDONED_MS,
       },
       jwt: {
         secret: env.JWT_SECRET,

@@ -42,22 +42,29 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** Where a key stands: free, answered, or claimed by a request that died before it answered. */
+export type KeyLookup =
+  | { state: 'free' }
+  | { state: 'completed'; response: StoredResponse }
+  | { state: 'abandoned'; resourceId: string };
+
 /**
- * What an earlier request with this key answered, waiting (up to `waitMs`) while it still runs.
- * `undefined` when no request holds the key, so the caller may go ahead. A key sent before with
- * other parameters is refused (422), as Stripe does.
+ * What an earlier request with this key answered, waiting (up to `waitMs`) while it still runs. A
+ * key sent before with other parameters is refused (422), as Stripe does. A claim older than
+ * `abandonedAfterMs` belongs to a request that died between writing its resource and answering
+ * (a crashed process): the caller may finish that request's work for it.
  */
-export async function findStoredResponse(
+export async function lookUpIdempotencyKey(
   db: Db,
   scope: IdempotencyScope & { requestHash: string },
-  wait: { waitMs: number; pollMs?: number },
-): Promise<StoredResponse | undefined> {
+  wait: { waitMs: number; abandonedAfterMs: number; pollMs?: number },
+): Promise<KeyLookup> {
   const deadline = Date.now() + wait.waitMs;
   for (;;) {
     const record = await db.idempotencyRecord.findUnique({
       where: { userId_key: { userId: scope.userId, key: scope.key } },
     });
-    if (!record) return undefined;
+    if (!record) return { state: 'free' };
     if (record.requestHash !== scope.requestHash) {
       throw new IdempotencyKeyReusedError(
         `Idempotency-Key ${scope.key} was already used with different parameters; use a new key for a new request`,
@@ -65,7 +72,10 @@ export async function findStoredResponse(
       );
     }
     if (record.state === 'completed' && record.responseStatus !== null) {
-      return { status: record.responseStatus, body: record.responseBody };
+      return { state: 'completed', response: { status: record.responseStatus, body: record.responseBody } };
+    }
+    if (record.resourceId && Date.now() - record.createdAt.getTime() > wait.abandonedAfterMs) {
+      return { state: 'abandoned', resourceId: record.resourceId };
     }
     if (Date.now() >= deadline) {
       throw new IdempotencyKeyInProgressError(`a request with Idempotency-Key ${scope.key} is still being processed`, {

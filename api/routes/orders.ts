@@ -73,7 +73,7 @@ const orderRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const result = await submitOrder(
-        { db, saga, clock, idempotencyWaitMs: config.api.idempotencyWaitMs },
+        { db, saga, clock, idempotencyWaitMs: config.api.idempotencyWaitMs, idempotencyAbandonedAfterMs: config.api.idempotencyAbandonedAfterMs },
         {
           userId: callerOf(request).userId,
           correlationId: request.id,
