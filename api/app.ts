@@ -21,11 +21,14 @@ import auth from './plugins/auth.js';
 import correlation, { REQUEST_ID_HEADER, requestIdOf } from './plugins/correlation.js';
 import problems from './plugins/problems.js';
 import services from './plugins/services.js';
+import tracing from './plugins/tracing.js';
+import adminRoutes from './routes/admin.js';
 import cartRoutes from './routes/cart.js';
 import healthRoutes from './routes/health.js';
 import orderRoutes from './routes/orders.js';
 import paymentRoutes from './routes/payments.js';
 import productRoutes from './routes/products.js';
+import searchRoutes from './routes/search.js';
 
 export interface AppDeps {
   config: Config;
@@ -42,9 +45,9 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 export const API_PREFIX = '/api/v1';
 
 /**
- * The HTTP gateway (CONTRACT §2): external plugins, then the app's own (services, problems,
- * correlation id, auth), then the routes. Every route's zod schemas validate the request, type
- * the handler and make the OpenAPI document at /openapi.json (browsable at /docs).
+ * The HTTP gateway (CONTRACT §2): the request's trace span, external plugins, then the app's own
+ * (services, problems, correlation id, auth), then the routes. Every route's zod schemas validate
+ * the request, type the handler and make the OpenAPI document at /openapi.json (browsable at /docs).
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
@@ -60,6 +63,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // The API reads JSON only: any other body is 415, not a string that then fails validation.
   app.removeContentTypeParser('text/plain');
 
+  // First, so that the request's span covers every other hook.
+  await app.register(tracing);
   await app.register(helmet);
   await app.register(cors, {
     origin: config.api.corsOrigins.includes('*') ? '*' : config.api.corsOrigins,
@@ -91,6 +96,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   await app.register(healthRoutes, { version });
   await app.register(productRoutes, { prefix: API_PREFIX });
+  await app.register(searchRoutes, { prefix: API_PREFIX });
   await app.register(paymentRoutes, { prefix: API_PREFIX });
   await app.register(
     async (signedIn) => {
@@ -104,6 +110,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       });
       await signedIn.register(cartRoutes);
       await signedIn.register(orderRoutes);
+      await signedIn.register(adminRoutes);
     },
     { prefix: API_PREFIX },
   );

@@ -1,15 +1,32 @@
-import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { type Config } from '../config/index.js';
 import { type Clock } from '../domain/clock.js';
+import { AppError } from '../domain/errors.js';
 
-/** Who made the request: the token's `sub`. */
+/** Who made the request: the token's `sub`, and its roles (`role` and `roles` claims). */
 export interface Caller {
   userId: string;
+  roles: string[];
 }
 
 /** A missing, malformed, badly signed or expired token: 401. */
 export class UnauthorizedError extends Error {
   override name = 'UnauthorizedError';
+}
+
+/** A valid token without the role a route requires: 403. */
+export class ForbiddenError extends AppError {
+  readonly type = 'Forbidden';
+  readonly status = 403;
+  readonly retryable = false;
+}
+
+/** The roles a token grants: its `role` (a string) and `roles` (a list of strings) claims together. */
+function rolesOf(payload: JWTPayload): string[] {
+  const roles = new Set<string>();
+  if (typeof payload.role === 'string') roles.add(payload.role);
+  if (Array.isArray(payload.roles)) for (const role of payload.roles) if (typeof role === 'string') roles.add(role);
+  return [...roles];
 }
 
 export type TokenVerifier = (authorization: string | undefined) => Promise<Caller>;
@@ -36,7 +53,7 @@ export function createTokenVerifier(jwt: Config['jwt'], clock: Clock): TokenVeri
         currentDate: clock(),
       });
       if (!payload.sub) throw new UnauthorizedError('the token has an empty subject');
-      return { userId: payload.sub };
+      return { userId: payload.sub, roles: rolesOf(payload) };
     } catch (error) {
       if (error instanceof UnauthorizedError) throw error;
       if (error instanceof errors.JWTExpired) throw new UnauthorizedError('the token has expired', { cause: error });
@@ -46,13 +63,14 @@ export function createTokenVerifier(jwt: Config['jwt'], clock: Clock): TokenVeri
   };
 }
 
-/** A token for `userId`, signed with the HS256 secret: what `npm run token` prints in development. */
+/** A token for `userId` (with `roles`, if any), signed with the HS256 secret: what `npm run token` prints in development. */
 export async function signDevToken(
   jwt: Config['jwt'],
   userId: string,
   expiresAt: Date = new Date(Date.now() + 60 * 60 * 1000),
+  roles: string[] = [],
 ): Promise<string> {
-  let token = new SignJWT({})
+  let token = new SignJWT(roles.length ? { roles } : {})
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(userId)
     .setIssuedAt()

@@ -3,6 +3,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { type Config } from '../config/index.js';
 import { createPrisma } from '../db/prisma.js';
 import { type PrismaClient } from '../generated/prisma/client.js';
+import { tracingClientInterceptors } from '../telemetry/temporal.js';
 
 /** The servers the API talks to. */
 export interface ApiConnections {
@@ -24,7 +25,8 @@ export function createTemporalClient(temporal: Config['temporal'], options: { ad
     interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 2 }))],
     channelArgs: { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 1000 },
   });
-  return new Client({ connection, namespace: temporal.namespace });
+  // The saga runs in the trace of the request that started or signalled it.
+  return new Client({ connection, namespace: temporal.namespace, interceptors: tracingClientInterceptors() });
 }
 
 /** A Kafka admin client for health checks: one attempt per check, so a broker that is down is reported at once. */

@@ -270,11 +270,13 @@ describe('the OpenAPI document', () => {
     expect(operations.map((o) => `${o.method.toUpperCase()} ${o.path}`).sort()).toEqual(
       [
         'DELETE /api/v1/cart/items/{product_id}',
+        'GET /api/v1/admin/stats',
         'GET /api/v1/cart',
         'GET /api/v1/orders',
         'GET /api/v1/orders/{id}',
         'GET /api/v1/products',
         'GET /api/v1/products/{id}',
+        'GET /api/v1/search',
         'GET /health',
         'POST /api/v1/cart/items',
         'POST /api/v1/orders',

@@ -43,6 +43,26 @@ const schema = z
     KAFKA_CONTROLLER_PORT: port.default(9093),
     KAFKA_BROKERS: z.string().optional(),
     KAFKA_CLIENT_ID: z.string().default('order-saga'),
+    /** Put before every topic and consumer group name: lets test runs (or tenants) share one cluster. */
+    KAFKA_TOPIC_PREFIX: z.string().regex(/^[\w.-]*$/).default(''),
+    /** 1 on the local single broker; 3 in production (with min.insync.replicas 2). */
+    KAFKA_REPLICATION_FACTOR: z.coerce.number().int().positive().default(1),
+
+    /** The outbox relay: rows claimed per transaction, and how often it looks when no NOTIFY wakes it. */
+    RELAY_BATCH_SIZE: z.coerce.number().int().positive().default(100),
+    RELAY_POLL_INTERVAL_MS: z.coerce.number().int().positive().default(1_000),
+
+    /** Subscribers: attempts at one event before it goes to <topic>.dlq, with backoff as the seed's retry policy. */
+    SUBSCRIBER_MAX_ATTEMPTS: z.coerce.number().int().positive().default(3),
+    SUBSCRIBER_RETRY_INITIAL_MS: z.coerce.number().int().nonnegative().default(1_000),
+    SUBSCRIBER_RETRY_MAX_MS: z.coerce.number().int().nonnegative().default(10_000),
+
+    /** The notification subscriber's mail: SMTP when SMTP_URL is set, else files in MAIL_DIR (dev). */
+    SMTP_URL: z.string().optional(),
+    MAIL_FROM: z.string().default('Order Saga <orders@order-saga.local>'),
+    MAIL_DIR: z.string().default(path.join(projectRoot, '.stack', 'mail')),
+    /** Users are known by id only: mail goes to <user id>@MAIL_RECIPIENT_DOMAIN unless the id is an address. */
+    MAIL_RECIPIENT_DOMAIN: z.string().default('example.com'),
 
     WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(50),
     WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().positive().default(40),
@@ -83,6 +103,13 @@ const schema = z
     PAYMENT_WEBHOOK_SECRET: z.string().min(16).default(DEV_PAYMENT_WEBHOOK_SECRET),
     /** A webhook signed longer ago than this is refused (replay protection). */
     PAYMENT_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().positive().default(300),
+
+    /** Where each process sends its spans: nowhere (context still propagates), stdout, or an OTLP/HTTP collector. */
+    OTEL_TRACES_EXPORTER: z.enum(['none', 'console', 'otlp']).default('none'),
+    /** The collector's OTLP/HTTP base URL; spans go to `<endpoint>/v1/traces`. */
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url().default('http://127.0.0.1:4318'),
+    /** `service.namespace` of every process's spans; each process names its own service (order-api, order-worker…). */
+    OTEL_SERVICE_NAMESPACE: z.string().min(1).default('order-saga'),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
@@ -125,6 +152,20 @@ const schema = z
         controllerPort: env.KAFKA_CONTROLLER_PORT,
         brokers: (env.KAFKA_BROKERS ?? `${env.KAFKA_HOST}:${env.KAFKA_PORT}`).split(',').map((b) => b.trim()),
         clientId: env.KAFKA_CLIENT_ID,
+        topicPrefix: env.KAFKA_TOPIC_PREFIX,
+        replicationFactor: env.KAFKA_REPLICATION_FACTOR,
+      },
+      relay: { batchSize: env.RELAY_BATCH_SIZE, pollIntervalMs: env.RELAY_POLL_INTERVAL_MS },
+      subscribers: {
+        maxAttempts: env.SUBSCRIBER_MAX_ATTEMPTS,
+        retryInitialMs: env.SUBSCRIBER_RETRY_INITIAL_MS,
+        retryMaxMs: env.SUBSCRIBER_RETRY_MAX_MS,
+      },
+      mail: {
+        smtpUrl: env.SMTP_URL,
+        from: env.MAIL_FROM,
+        dir: path.resolve(env.MAIL_DIR),
+        recipientDomain: env.MAIL_RECIPIENT_DOMAIN,
       },
       worker: {
         maxConcurrentActivities: env.WORKER_MAX_CONCURRENT_ACTIVITIES,
@@ -158,6 +199,11 @@ const schema = z
       paymentWebhook: {
         secret: env.PAYMENT_WEBHOOK_SECRET,
         toleranceSeconds: env.PAYMENT_WEBHOOK_TOLERANCE_SECONDS,
+      },
+      telemetry: {
+        exporter: env.OTEL_TRACES_EXPORTER,
+        otlpTracesUrl: `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`,
+        serviceNamespace: env.OTEL_SERVICE_NAMESPACE,
       },
     };
   });

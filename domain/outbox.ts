@@ -1,3 +1,4 @@
+import { context, propagation } from '@opentelemetry/api';
 import { buildEnvelope, type EventContext } from '../events/envelope.js';
 import { eventSchemas, type EventData, type EventType } from '../events/schemas.js';
 import { topicOf } from '../events/topics.js';
@@ -41,13 +42,16 @@ export async function recordEvent<T extends EventType>(
       issues: checked.error.issues,
     });
   }
-  const headers = {
+  const headers: Record<string, string> = {
     'event-id': envelope.event_id,
     'event-type': envelope.event_type,
     'event-version': envelope.event_version,
     'correlation-id': envelope.correlation_id,
     'trace-id': envelope.metadata.trace_id,
   };
+  // The W3C `traceparent` of the span recording the event (the request, or the saga's activity):
+  // the relay publishes as its child, so the trace goes on through Kafka.
+  propagation.inject(context.active(), headers);
   const inserted = await tx.$executeRaw`
     INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, topic, payload, headers, created_at)
     VALUES (${envelope.event_id}::uuid, ${input.aggregate.type}, ${input.aggregate.id}, ${input.eventType},

@@ -4,7 +4,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * The topics of CONTRACT §4 with the seed's partitions and retention. Replication is 1 on the local
- * single broker and 3 in production (docker-compose comments, production config).
+ * single broker and 3 in production (KAFKA_REPLICATION_FACTOR; docker-compose comments).
+ * events/provision.ts creates them, each with its `<topic>.dlq`.
  */
 export const topics = {
   'order-events': { partitions: 6, retentionMs: 7 * DAY_MS },
@@ -15,8 +16,6 @@ export const topics = {
 } as const;
 
 export type Topic = keyof typeof topics;
-
-export const replicationFactor = { local: 1, production: 3 } as const;
 
 export const topicOf: Record<EventType, Topic> = {
   'order.created': 'order-events',
@@ -47,4 +46,26 @@ export type ConsumerGroup = keyof typeof consumerGroups;
 /** Where a subscriber sends an event that keeps failing. */
 export function deadLetterTopic(topic: Topic): `${Topic}.dlq` {
   return `${topic}.dlq`;
+}
+
+/**
+ * The names topics and consumer groups have on a cluster: the canonical ones behind a prefix
+ * (KAFKA_TOPIC_PREFIX, empty in production), so test runs can share a broker without meeting.
+ */
+export interface KafkaNames {
+  topic(topic: Topic): string;
+  deadLetter(topic: Topic): string;
+  group(group: ConsumerGroup): string;
+  /** The canonical topic of a name on the cluster, or undefined when it is none of ours. */
+  topicOf(name: string): Topic | undefined;
+}
+
+export function kafkaNames(prefix: string): KafkaNames {
+  const byName = new Map(Object.keys(topics).map((t) => [`${prefix}${t}`, t as Topic]));
+  return {
+    topic: (topic) => `${prefix}${topic}`,
+    deadLetter: (topic) => `${prefix}${deadLetterTopic(topic)}`,
+    group: (group) => `${prefix}${group}`,
+    topicOf: (name) => byName.get(name),
+  };
 }

@@ -47,11 +47,28 @@ interface Datamodel {
   indexes: DmmfIndex[];
 }
 
-/** Parses a schema with Prisma's own parser (the Wasm build the CLI uses; no engine, no network). */
+/**
+ * Parses a schema with Prisma's own parser (the Wasm build the CLI uses; no engine, no network).
+ * Its DMMF leaves out `Unsupported("…")` fields, so they are read from the text and added to their
+ * models with kind `unsupported` and the database type as their type.
+ */
 export function parseDatamodel(schema: string): Datamodel {
   const dmmf = JSON.parse(prismaSchemaWasm.get_dmmf(JSON.stringify({ prismaSchema: [['schema.prisma', schema]] }))) as {
     datamodel: Datamodel;
   };
+  for (const [, name, body] of schema.matchAll(/^model\s+(\w+)\s*\{([^}]*)\}/gm)) {
+    const model = dmmf.datamodel.models.find((m) => m.name === name);
+    for (const [, field, type, optional, rest] of body!.matchAll(/^\s*(\w+)\s+Unsupported\("([^"]+)"\)(\?)?(.*)$/gm)) {
+      model?.fields.push({
+        name: field!,
+        dbName: /@map\("([^"]+)"\)/.exec(rest!)?.[1] ?? null,
+        kind: 'unsupported',
+        type: type!,
+        isRequired: !optional,
+        isList: false,
+      });
+    }
+  }
   return dmmf.datamodel;
 }
 
@@ -125,7 +142,14 @@ export function expectedFacts(schema: string): string[] {
     facts.push(`table ${table}`);
     for (const f of model.fields) {
       if (f.kind === 'object') continue;
-      const base = f.kind === 'enum' ? enumDbName.get(f.type)! : f.nativeType ? nativeTypeName(f.nativeType) : scalarTypes[f.type];
+      const base =
+        f.kind === 'unsupported'
+          ? f.type
+          : f.kind === 'enum'
+            ? enumDbName.get(f.type)!
+            : f.nativeType
+              ? nativeTypeName(f.nativeType)
+              : scalarTypes[f.type];
       if (!base) throw new Error(`type ${f.type} of ${model.name}.${f.name} is not supported by the schema check; add it`);
       facts.push(`column ${table}.${f.dbName ?? f.name} ${f.isList ? `${base}[]` : base}${f.isRequired ? ' NOT NULL' : ''}`);
     }

@@ -51,4 +51,13 @@ describe('the migrated database', () => {
       'foreign key order_items_order_id_fkey on order_items (order_id) references orders (id) on delete RESTRICT on update CASCADE',
     ]);
   });
+
+  it('compares Unsupported("…") columns too, which Prisma’s own parser leaves out', async () => {
+    const changed = edit('searchVector Unsupported("tsvector")?', 'searchVector Unsupported("tsquery")?');
+    const diff = await compareSchemaWithDatabase(changed, testConfig().postgres.url);
+    expect(diff).toEqual({
+      missing: ['column product_search.search_vector tsquery'],
+      unexpected: ['column product_search.search_vector tsvector'],
+    });
+  });
 });

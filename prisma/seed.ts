@@ -1,6 +1,8 @@
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../config/index.js';
 import { createPrisma } from '../db/prisma.js';
+import { systemClock } from '../domain/clock.js';
+import { rebuildProductSearch } from '../events/subscribers/search.js';
 import { uuidV5 } from '../events/envelope.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { Decimal } from '../domain/money.js';
@@ -151,6 +153,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     console.log(
       `seeded ${summary.products} products, ${summary.variants} variants, ${summary.warehouses} warehouses, ${summary.stock} stock rows`,
     );
+    console.log(`search read model rebuilt for ${await rebuildProductSearch(prisma, systemClock)} products`);
   } finally {
     await prisma.$disconnect();
   }

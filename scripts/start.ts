@@ -5,6 +5,8 @@ import { ConfigError, loadConfig, projectRoot, type Config } from '../config/ind
 import { createPrisma } from '../db/prisma.js';
 import { applyMigrations } from '../prisma/migrate.js';
 import { seedCatalog } from '../prisma/seed.js';
+import { systemClock } from '../domain/clock.js';
+import { rebuildProductSearch } from '../events/subscribers/search.js';
 import { StackError } from '../stack/processes.js';
 import { up } from '../stack/stack.js';
 
@@ -20,6 +22,8 @@ const processes: AppProcess[] = [
   { name: 'payments', script: 'scripts/fake-payment-provider.ts', ready: 'fake payment provider listening' },
   { name: 'worker', script: 'workers/main.ts', ready: 'order worker polling' },
   { name: 'api', script: 'api/server.ts', ready: 'Server listening' },
+  { name: 'relay', script: 'events/relay-main.ts', ready: 'outbox relay running' },
+  { name: 'subscribers', script: 'events/subscribers-main.ts', ready: 'subscribers running' },
 ];
 
 function launch(app: AppProcess, onExit: (code: number | null) => void): { child: ChildProcess; ready: Promise<void> } {
@@ -29,7 +33,7 @@ function launch(app: AppProcess, onExit: (code: number | null) => void): { child
   });
   let resolveReady: () => void;
   const ready = new Promise<void>((resolve) => (resolveReady = resolve));
-  const prefix = `${app.name.padEnd(8)} | `;
+  const prefix = `${app.name.padEnd(11)} | `;
   for (const stream of [child.stdout!, child.stderr!]) {
     let partial = '';
     stream.on('data', (chunk: Buffer) => {
@@ -52,6 +56,7 @@ async function prepareDatabase(config: Config): Promise<void> {
   try {
     const seeded = await seedCatalog(prisma);
     console.log(`start: catalog seeded (${JSON.stringify(seeded)})`);
+    console.log(`start: search read model rebuilt for ${await rebuildProductSearch(prisma, systemClock)} products`);
   } finally {
     await prisma.$disconnect();
   }
@@ -105,7 +110,9 @@ The order saga is running.
   Kafka             ${config.kafka.brokers.join(',')}
   PostgreSQL        ${config.postgres.url.replace(/:[^:@/]+@/, ':***@')}
 
-  A token for the API:  npm run token -- <user-id>
+  Mail (dev)        ${config.mail.smtpUrl ? 'SMTP' : config.mail.dir}
+
+  A token for the API:  npm run token -- <user-id> [--admin]
   The Temporal CLI:     npm run stack -- temporal workflow list
   Ctrl-C stops the application; npm run stack -- down stops the servers.`);
 }

@@ -5,6 +5,7 @@ import { loadConfig } from '../config/index.js';
 import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
 import { HttpPaymentProvider } from '../domain/payments/http-provider.js';
+import { initTelemetry } from '../telemetry/index.js';
 import { bundleOrderWorkflows, createOrderWorker } from './order-worker.js';
 
 /**
@@ -14,6 +15,7 @@ import { bundleOrderWorkflows, createOrderWorker } from './order-worker.js';
  */
 async function main(): Promise<void> {
   const config = loadConfig();
+  const telemetry = initTelemetry(config, { serviceName: 'order-worker' });
   Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'INFO'), shutdownSignals: ['SIGINT', 'SIGTERM'] });
 
   // Production starts from the bundle built at release (npm run build:workflows), so every
@@ -36,12 +38,14 @@ async function main(): Promise<void> {
       maxConcurrentActivities: config.worker.maxConcurrentActivities,
       maxConcurrentWorkflowTasks: config.worker.maxConcurrentWorkflowTasks,
       shutdownGraceTime: `${config.worker.shutdownGraceSeconds} seconds`,
+      telemetry,
     });
     console.log(`order worker polling ${config.temporal.address}, namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`);
     await worker.run();
   } finally {
     await connection.close();
     await db.$disconnect();
+    await telemetry.shutdown();
   }
 }
 

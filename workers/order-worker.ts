@@ -1,13 +1,17 @@
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type NativeConnection, Runtime, Worker, type WorkflowBundleOption, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { OrderActivities } from '../activities/index.js';
+import { type Telemetry } from '../telemetry/index.js';
+import { tracingActivityInterceptors, workflowSpanSinks } from '../telemetry/temporal.js';
 
 /** The workflow code the order worker runs, bundled from this entry point. */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+/** The workflow interceptors (tracing) bundled with it: a worker given a bundle takes its interceptors from the bundle. */
+export const workflowInterceptorsPath = fileURLToPath(new URL('../workflows/interceptors.ts', import.meta.url));
 
 /** Bundles the workflow code once (webpack + swc, a couple of seconds), for workers and replays. */
 export function bundleOrderWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath, logger: Runtime.instance().logger });
+  return bundleWorkflowCode({ workflowsPath, workflowInterceptorModules: [workflowInterceptorsPath], logger: Runtime.instance().logger });
 }
 
 export interface OrderWorkerOptions {
@@ -20,6 +24,8 @@ export interface OrderWorkerOptions {
   maxConcurrentWorkflowTasks?: number;
   /** How long a shutdown waits for running activities before cancelling them. */
   shutdownGraceTime?: string;
+  /** This process's tracing: the workflows' spans are exported through it (dropped without it). */
+  telemetry?: Telemetry;
 }
 
 /** The worker that runs OrderSaga and its activities; `worker.run()` polls until shut down. */
@@ -33,5 +39,7 @@ export function createOrderWorker(options: OrderWorkerOptions): Promise<Worker> 
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTasks,
     shutdownGraceTime: options.shutdownGraceTime ?? '30 seconds',
+    interceptors: { activity: tracingActivityInterceptors },
+    sinks: workflowSpanSinks(options.telemetry),
   });
 }

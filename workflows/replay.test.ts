@@ -4,6 +4,7 @@ import { Worker, bundleWorkflowCode, Runtime } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
+import { workflowSpanSinks } from '../telemetry/temporal.js';
 import { bundleOrderWorkflows } from '../workers/order-worker.js';
 
 /**
@@ -19,7 +20,7 @@ const histories = fs
 
 async function replayAll(workflowBundle: Awaited<ReturnType<typeof bundleOrderWorkflows>>) {
   const results = [];
-  for await (const result of Worker.runReplayHistories({ workflowBundle }, histories)) results.push(result);
+  for await (const result of Worker.runReplayHistories({ workflowBundle, sinks: workflowSpanSinks() }, histories)) results.push(result);
   return results;
 }
 

@@ -1,6 +1,6 @@
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { type Caller } from '../auth.js';
+import { ForbiddenError, type Caller } from '../auth.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -9,6 +9,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** An onRequest hook: 401 unless the request carries a valid bearer token. */
     authenticate(request: FastifyRequest): Promise<void>;
+    /** An onRequest hook to run after `authenticate`: 403 unless the caller has the role. */
+    requireRole(role: string): (request: FastifyRequest) => Promise<void>;
   }
 }
 
@@ -23,6 +25,9 @@ export default fp(
     app.decorateRequest('caller', null);
     app.decorate('authenticate', async (request: FastifyRequest) => {
       request.caller = await app.services.verifyToken(request.headers.authorization);
+    });
+    app.decorate('requireRole', (role: string) => async (request: FastifyRequest) => {
+      if (!callerOf(request).roles.includes(role)) throw new ForbiddenError(`this needs the ${role} role, which the token does not grant`);
     });
   },
   { name: 'auth', dependencies: ['services'] },

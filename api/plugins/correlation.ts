@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage } from 'node:http';
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -11,8 +12,13 @@ export function requestIdOf(request: IncomingMessage): string {
   return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
 }
 
-/** The trace id of a W3C `traceparent` header, when the caller is part of a trace. */
+/**
+ * The trace an order's events carry (`metadata.trace_id`): the request span's, which continues the
+ * caller's W3C `traceparent` when one came; while tracing is off, the `traceparent`'s own trace id.
+ */
 export function traceIdOf(request: FastifyRequest): string | undefined {
+  const active = trace.getActiveSpan()?.spanContext();
+  if (active && isSpanContextValid(active)) return active.traceId;
   const header = request.headers.traceparent;
   const match = typeof header === 'string' ? /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(header) : null;
   return match?.[1] && !/^0+$/.test(match[1]) ? match[1] : undefined;

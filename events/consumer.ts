@@ -1,0 +1,209 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type TextMapGetter,
+} from '@opentelemetry/api';
+import { type Consumer, type IHeaders, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import { type Prisma, type PrismaClient } from '../generated/prisma/client.js';
+import { type Logger } from './log.js';
+import { parseEvent, type EventEnvelope, type EventType } from './schemas.js';
+import { consumerGroups, type ConsumerGroup, type KafkaNames, type Topic } from './topics.js';
+
+const tracer = trace.getTracer('order-saga-subscribers');
+
+/** Does a subscriber's work for one event, inside the transaction that records it in the inbox. */
+export type EventHandler<T extends EventType> = (event: EventEnvelope<T>, tx: Prisma.TransactionClient) => Promise<void>;
+
+export interface Subscriber {
+  group: ConsumerGroup;
+  /** The event types it acts on; the others on its topics are acknowledged and left alone. */
+  handlers: { [T in EventType]?: EventHandler<T> };
+}
+
+export interface RetryPolicy {
+  /** Attempts at one event, the first included, before it goes to the dead-letter topic. */
+  maxAttempts: number;
+  initialMs: number;
+  maxMs: number;
+}
+
+/** The seed's retry policy ("Communication Best Practices"): 1 s doubling to at most 10 s, 3 attempts. */
+export function backoffMs(policy: RetryPolicy, attempt: number): number {
+  return Math.min(policy.initialMs * 2 ** (attempt - 1), policy.maxMs);
+}
+
+export interface ConsumerRunnerDeps {
+  kafka: Kafka;
+  prisma: PrismaClient;
+  names: KafkaNames;
+  /** An idempotent producer, connected: where dead letters go. */
+  producer: Producer;
+  retry: RetryPolicy;
+  log: Logger;
+}
+
+/** Headers put on a dead letter, beside the original message's own. */
+export const deadLetterHeaders = {
+  topic: 'dlq-original-topic',
+  partition: 'dlq-original-partition',
+  offset: 'dlq-original-offset',
+  consumerGroup: 'dlq-consumer-group',
+  error: 'dlq-error',
+  attempts: 'dlq-attempts',
+  failedAt: 'dlq-failed-at',
+} as const;
+
+const headerGetter: TextMapGetter<IHeaders> = {
+  keys: (carrier) => Object.keys(carrier),
+  get: (carrier, key) => {
+    const value = carrier[key];
+    const first = Array.isArray(value) ? value[0] : value;
+    return first === undefined ? undefined : first.toString();
+  },
+};
+
+/** A message that no attempt can handle: it is not JSON, not an event, or not valid against its schema. */
+class UnreadableEventError extends Error {
+  override name = 'UnreadableEventError';
+}
+
+function readEvent(message: KafkaMessage): EventEnvelope {
+  try {
+    return parseEvent(JSON.parse(message.value?.toString('utf8') ?? 'null'));
+  } catch (error) {
+    throw new UnreadableEventError(`unreadable event: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+export interface RunningSubscriber {
+  group: string;
+  consumer: Consumer;
+  /** Lets the message in hand finish (or give up its backoff, uncommitted), then leaves the group. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a subscriber in its consumer group (CONTRACT §1): each event is validated, then handled in
+ * one transaction with its inbox row (consumer group + event id), so a redelivered event is
+ * skipped and the effect happens once. The offset is committed only after the handling resolves.
+ * A failing event is retried with backoff; after the last attempt, or at once when it cannot be
+ * read, it goes to `<topic>.dlq` with its original coordinates and the error in headers, and the
+ * partition moves on. If even the dead-letter topic cannot be written, the handler throws and the
+ * message is delivered again: nothing is dropped.
+ */
+export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subscriber): Promise<RunningSubscriber> {
+  const { kafka, names, log } = deps;
+  const groupId = names.group(subscriber.group);
+  const stopping = new AbortController();
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
+  await consumer.connect();
+  // A new group starts at the beginning of the topics' retention, so no event published before it
+  // first joined is missed; after that it resumes from its committed offsets.
+  await consumer.subscribe({ topics: consumerGroups[subscriber.group].map((t) => names.topic(t)), fromBeginning: true });
+
+  const handle = async (event: EventEnvelope): Promise<'handled' | 'duplicate'> => {
+    const handler = subscriber.handlers[event.event_type] as EventHandler<EventType>;
+    return deps.prisma.$transaction(
+      async (tx) => {
+        const recorded = await tx.$executeRaw`
+          INSERT INTO inbox (consumer_group, event_id, event_type)
+          VALUES (${groupId}, ${event.event_id}::uuid, ${event.event_type})
+          ON CONFLICT DO NOTHING`;
+        if (recorded === 0) return 'duplicate';
+        await handler(event, tx);
+        return 'handled';
+      },
+      // Seed "Communication Best Practices": event processing 30 s.
+      { maxWait: 10_000, timeout: 30_000 },
+    );
+  };
+
+  const deadLetter = async (topic: string, partition: number, message: KafkaMessage, error: unknown, attempts: number) => {
+    const canonical = names.topicOf(topic) as Topic;
+    await deps.producer.send({
+      topic: names.deadLetter(canonical),
+      acks: -1,
+      messages: [
+        {
+          key: message.key,
+          value: message.value,
+          headers: {
+            ...message.headers,
+            [deadLetterHeaders.topic]: topic,
+            [deadLetterHeaders.partition]: String(partition),
+            [deadLetterHeaders.offset]: message.offset,
+            [deadLetterHeaders.consumerGroup]: groupId,
+            [deadLetterHeaders.error]: String((error as Error).message ?? error).slice(0, 2000),
+            [deadLetterHeaders.attempts]: String(attempts),
+            [deadLetterHeaders.failedAt]: new Date().toISOString(),
+          },
+        },
+      ],
+    });
+    log.error({ err: error, group: groupId, topic, partition, offset: message.offset, attempts }, 'event sent to the dead-letter topic');
+  };
+
+  await consumer.run({
+    eachMessage: async ({ topic, partition, message, heartbeat }) => {
+      const parent = propagation.extract(ROOT_CONTEXT, message.headers ?? {}, headerGetter);
+      const span = tracer.startSpan(
+        `${topic} process`,
+        {
+          kind: SpanKind.CONSUMER,
+          attributes: {
+            'messaging.system': 'kafka',
+            'messaging.operation.type': 'process',
+            'messaging.destination.name': topic,
+            'messaging.consumer.group.name': groupId,
+            'messaging.destination.partition.id': String(partition),
+            'messaging.kafka.offset': Number(message.offset),
+          },
+        },
+        parent,
+      );
+      await context.with(trace.setSpan(parent, span), async () => {
+        let attempts = 0;
+        try {
+          const event = readEvent(message);
+          span.setAttribute('messaging.message.id', event.event_id);
+          if (!subscriber.handlers[event.event_type]) return;
+          for (;;) {
+            attempts += 1;
+            try {
+              const outcome = await handle(event);
+              if (outcome === 'duplicate') log.info({ group: groupId, eventId: event.event_id }, 'event already handled; skipped');
+              return;
+            } catch (error) {
+              if (attempts >= deps.retry.maxAttempts) throw error;
+              log.warn({ err: error, group: groupId, eventId: event.event_id, attempts }, 'handling an event failed; retrying');
+              await sleep(backoffMs(deps.retry, attempts), undefined, { signal: stopping.signal });
+              await heartbeat();
+            }
+          }
+        } catch (error) {
+          // Stopping mid-backoff: leave the message uncommitted; the group delivers it again.
+          if (stopping.signal.aborted) throw error;
+          span.recordException(error as Error);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+          await deadLetter(topic, partition, message, error, attempts);
+        } finally {
+          span.end();
+        }
+      });
+    },
+  });
+
+  return {
+    group: groupId,
+    consumer,
+    async stop() {
+      stopping.abort();
+      await consumer.disconnect();
+    },
+  };
+}

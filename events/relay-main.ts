@@ -1,0 +1,62 @@
+import { loadConfig } from '../config/index.js';
+import { createPrisma } from '../db/prisma.js';
+import { initTelemetry } from '../telemetry/index.js';
+import { createIdempotentProducer, createKafka } from './kafka.js';
+import { createLogger } from './log.js';
+import { ensureTopics, exitOnSignal } from './process.js';
+import { OutboxRelay, outboxLag } from './relay.js';
+import { kafkaNames } from './topics.js';
+
+/** How often the relay logs its lag. */
+const LAG_LOG_INTERVAL_MS = 30_000;
+
+/**
+ * The outbox relay process (`npm run relay`). Provisions the topics, then publishes the outbox
+ * until SIGINT or SIGTERM, which let the batch in flight finish before the connections close.
+ * Run as many as you like: they share the work and keep each order's events in order.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const telemetry = initTelemetry(config, { serviceName: 'outbox-relay' });
+  const log = createLogger('relay', config.logLevel);
+  const names = kafkaNames(config.kafka.topicPrefix);
+  const kafka = createKafka(config, 'relay');
+
+  await ensureTopics(kafka, config, log);
+
+  const prisma = createPrisma(config.postgres.url, { poolSize: 4 });
+  const producer = createIdempotentProducer(kafka);
+  await producer.connect();
+  const relay = new OutboxRelay({
+    prisma,
+    producer,
+    names,
+    log,
+    batchSize: config.relay.batchSize,
+    pollIntervalMs: config.relay.pollIntervalMs,
+    listenUrl: config.postgres.url,
+  });
+  relay.observeLag();
+  relay.start();
+  log.info({ brokers: config.kafka.brokers, prefix: config.kafka.topicPrefix }, 'outbox relay running');
+
+  const lagTimer = setInterval(() => {
+    outboxLag(prisma).then(
+      (lag) => log.info({ ...lag }, 'outbox lag'),
+      (error: unknown) => log.warn({ err: error }, 'cannot read the outbox lag'),
+    );
+  }, LAG_LOG_INTERVAL_MS);
+
+  exitOnSignal(log, async () => {
+    clearInterval(lagTimer);
+    await relay.stop();
+    await producer.disconnect();
+    await prisma.$disconnect();
+    await telemetry.shutdown();
+  });
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

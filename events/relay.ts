@@ -1,0 +1,272 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  metrics,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Span,
+} from '@opentelemetry/api';
+import { type IHeaders, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import pg from 'pg';
+import { type Db } from '../db/prisma.js';
+import { type PrismaClient } from '../generated/prisma/client.js';
+import { type Logger } from './log.js';
+import { type KafkaNames, type Topic } from './topics.js';
+
+/** The channel the outbox trigger NOTIFYs on (prisma/migrations/…_outbox_notify). */
+export const OUTBOX_CHANNEL = 'outbox_inserted';
+
+const tracer = trace.getTracer('order-saga-relay');
+
+interface OutboxRow {
+  id: bigint;
+  event_id: string;
+  aggregate_id: string;
+  event_type: string;
+  topic: string;
+  payload: { event_version?: unknown };
+  headers: Record<string, unknown>;
+}
+
+export interface OutboxLag {
+  /** Rows not yet published. */
+  unpublished: number;
+  /** How long the oldest of them has waited; 0 when there is none. */
+  oldestAgeMs: number;
+}
+
+/** How far behind the relay is: what the outbox holds that Kafka does not have yet. */
+export async function outboxLag(db: Db): Promise<OutboxLag> {
+  const [row] = await db.$queryRaw<[{ unpublished: bigint; oldest_age_ms: number | null }]>`
+    SELECT count(*) AS unpublished,
+           (extract(epoch FROM clock_timestamp() - min(created_at)) * 1000)::float8 AS oldest_age_ms
+    FROM outbox WHERE published_at IS NULL`;
+  return { unpublished: Number(row.unpublished), oldestAgeMs: Math.max(0, Math.round(row.oldest_age_ms ?? 0)) };
+}
+
+/** The Kafka headers of a row: every string header it was written with, and the event's identity. */
+function headersOf(row: OutboxRow): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(row.headers)) if (typeof value === 'string') headers[name] = value;
+  headers['event-id'] = row.event_id;
+  headers['event-type'] = row.event_type;
+  if (typeof row.payload.event_version === 'string') headers['event-version'] = row.payload.event_version;
+  return headers;
+}
+
+export interface OutboxRelayOptions {
+  prisma: PrismaClient;
+  /** An idempotent producer (events/kafka.ts), connected. */
+  producer: Producer;
+  names: KafkaNames;
+  log: Logger;
+  /** Rows claimed, published and marked per transaction. */
+  batchSize: number;
+  /** How often it looks for rows when no notification wakes it. */
+  pollIntervalMs: number;
+  /** Where to LISTEN for the outbox trigger's notifications; without it the relay only polls. */
+  listenUrl?: string;
+}
+
+/**
+ * Publishes the outbox to Kafka (CONTRACT §1): at least once, and in order per aggregate even with
+ * several relays running.
+ *
+ * Each batch is one transaction. It first claims aggregates: it locks the oldest unpublished row of
+ * each (FOR UPDATE SKIP LOCKED), so an aggregate whose oldest row another relay holds is skipped
+ * whole, never published from its second event on. Then it locks the claimed aggregates'
+ * unpublished rows in id order, publishes them (key = aggregate id, so one order's events share a
+ * partition and keep their order), and marks them published before committing, which releases
+ * the claim. A relay that dies before the commit leaves its rows unpublished: they go out again,
+ * in order, and the subscribers' inbox drops the copies.
+ *
+ * This relies on one aggregate's rows committing in id order, which the domain ensures: every
+ * write about an order locks it (or its reservation, or its payments) first.
+ */
+export class OutboxRelay {
+  private stopping = false;
+  private woken = false;
+  private wakeUp: (() => void) | undefined;
+  private running: Promise<void> | undefined;
+  private listener: pg.Client | undefined;
+
+  constructor(private readonly options: OutboxRelayOptions) {}
+
+  /** Claims, publishes and marks one batch; returns how many rows it published (0: nothing to do). */
+  async publishBatch(): Promise<number> {
+    const { prisma, batchSize } = this.options;
+    return prisma.$transaction(
+      async (tx) => {
+        const heads = await tx.$queryRaw<{ aggregate_id: string }[]>`
+          SELECT o.aggregate_id FROM outbox o
+          WHERE o.published_at IS NULL
+            AND o.id IN (SELECT DISTINCT ON (aggregate_id) id FROM outbox
+                         WHERE published_at IS NULL ORDER BY aggregate_id, id)
+          ORDER BY o.id
+          LIMIT ${batchSize}
+          FOR UPDATE OF o SKIP LOCKED`;
+        if (!heads.length) return 0;
+        // A fresh snapshot, taken after the claim: rows another relay published meanwhile are gone.
+        const rows = await tx.$queryRaw<OutboxRow[]>`
+          SELECT id, event_id::text, aggregate_id, event_type, topic, payload, headers FROM outbox
+          WHERE published_at IS NULL AND aggregate_id = ANY(${heads.map((h) => h.aggregate_id)}::text[])
+          ORDER BY id
+          LIMIT ${batchSize}
+          FOR UPDATE`;
+        if (!rows.length) return 0;
+        await this.publish(rows);
+        await tx.$executeRaw`
+          UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(${rows.map((r) => r.id.toString())}::bigint[])`;
+        return rows.length;
+      },
+      // Long enough for the producer's own retries; past it the batch rolls back and goes out again.
+      { maxWait: 10_000, timeout: 60_000 },
+    );
+  }
+
+  /** Publishes until the outbox is empty (for tests and for draining at shutdown). */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (let n = await this.publishBatch(); n > 0; n = await this.publishBatch()) total += n;
+    return total;
+  }
+
+  private async publish(rows: OutboxRow[]): Promise<void> {
+    const byTopic = new Map<string, Message[]>();
+    const spans: Span[] = [];
+    for (const row of rows) {
+      const topic = this.options.names.topic(row.topic as Topic);
+      const headers: IHeaders = headersOf(row);
+      const parent = propagation.extract(ROOT_CONTEXT, headers);
+      const span = tracer.startSpan(
+        `${topic} publish`,
+        {
+          kind: SpanKind.PRODUCER,
+          attributes: {
+            'messaging.system': 'kafka',
+            'messaging.operation.type': 'publish',
+            'messaging.destination.name': topic,
+            'messaging.message.id': row.event_id,
+            'messaging.kafka.message.key': row.aggregate_id,
+          },
+        },
+        parent,
+      );
+      propagation.inject(trace.setSpan(parent, span), headers);
+      spans.push(span);
+      const messages = byTopic.get(topic) ?? [];
+      messages.push({ key: row.aggregate_id, value: JSON.stringify(row.payload), headers });
+      byTopic.set(topic, messages);
+    }
+    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    try {
+      // One request per partition leader, messages in id order within each partition.
+      await this.options.producer.sendBatch({ topicMessages, acks: -1 });
+    } catch (error) {
+      for (const span of spans) {
+        span.recordException(error as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+      }
+      throw error;
+    } finally {
+      for (const span of spans) span.end();
+    }
+  }
+
+  /**
+   * Runs until stop(): publishes while there is something to publish, then waits for a NOTIFY or
+   * the poll interval. A failed batch is logged and tried again after the poll interval.
+   */
+  start(): void {
+    if (this.running) throw new Error('the relay is already running');
+    this.running = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    await this.listen();
+    const { log, pollIntervalMs } = this.options;
+    while (!this.stopping) {
+      this.woken = false;
+      try {
+        const published = await this.publishBatch();
+        if (published > 0) {
+          log.debug({ published }, 'published outbox rows');
+          continue;
+        }
+      } catch (error) {
+        log.error({ err: error }, 'publishing the outbox failed; retrying');
+      }
+      await this.idle(pollIntervalMs);
+    }
+  }
+
+  private async idle(ms: number): Promise<void> {
+    if (this.woken || this.stopping) return;
+    const waking = new AbortController();
+    this.wakeUp = () => waking.abort();
+    await sleep(ms, undefined, { signal: waking.signal }).catch(() => undefined);
+    this.wakeUp = undefined;
+  }
+
+  private wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  /** LISTENs on the outbox channel; when the connection drops, connects again after the poll interval. */
+  private async listen(): Promise<void> {
+    const { listenUrl, log, pollIntervalMs } = this.options;
+    if (!listenUrl || this.stopping) return;
+    const client = new pg.Client({ connectionString: listenUrl });
+    client.on('notification', () => this.wake());
+    client.on('error', (error) => {
+      log.warn({ err: error }, 'lost the LISTEN connection; polling until it is back');
+      if (this.listener === client) this.listener = undefined;
+      void client.end().catch(() => undefined);
+      setTimeout(() => void this.listen(), pollIntervalMs).unref();
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+      if (this.stopping) {
+        await client.end();
+        return;
+      }
+      this.listener = client;
+      // Rows may have committed while nobody listened.
+      this.wake();
+    } catch (error) {
+      log.warn({ err: error }, 'cannot LISTEN for outbox rows; polling until it can');
+      await client.end().catch(() => undefined);
+      if (!this.stopping) setTimeout(() => void this.listen(), pollIntervalMs).unref();
+    }
+  }
+
+  /** Finishes the batch in flight, then stops. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeUp?.();
+    await this.running;
+    this.running = undefined;
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.end();
+  }
+
+  /** Reports the lag as OpenTelemetry gauges (no-ops until a metrics SDK is registered). */
+  observeLag(): void {
+    const meter = metrics.getMeter('order-saga-relay');
+    const count = meter.createObservableGauge('outbox.lag.events', { description: 'Outbox rows not yet published' });
+    const age = meter.createObservableGauge('outbox.lag.oldest_age', { unit: 'ms', description: 'Age of the oldest unpublished outbox row' });
+    meter.addBatchObservableCallback(
+      async (result) => {
+        const lag = await outboxLag(this.options.prisma);
+        result.observe(count, lag.unpublished);
+        result.observe(age, lag.oldestAgeMs);
+      },
+      [count, age],
+    );
+  }
+}

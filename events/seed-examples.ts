@@ -1,0 +1,57 @@
+/** The seed's "Event Examples" (§2), verbatim: what this system's events must look like, field for field. */
+export const seedExamples = [
+  {
+    event_id: '550e8400-e29b-41d4-a716-446655440000',
+    event_type: 'order.created',
+    event_version: '1.0',
+    timestamp: '2024-01-15T10:30:00Z',
+    source_service: 'order-service',
+    correlation_id: '550e8400-e29b-41d4-a716-446655440001',
+    data: {
+      order_id: '550e8400-e29b-41d4-a716-446655440002',
+      order_number: 'ORD-2024-00001',
+      user_id: '550e8400-e29b-41d4-a716-446655440003',
+      total: 59.98,
+      currency: 'USD',
+      items: [{ product_id: '550e8400-e29b-41d4-a716-446655440004', quantity: 2, price: 29.99 }],
+      shipping_address: { address_line1: '123 Main St', city: 'San Francisco', state: 'CA', postal_code: '94105', country: 'US' },
+    },
+    metadata: { user_id: '550e8400-e29b-41d4-a716-446655440003', trace_id: '550e8400-e29b-41d4-a716-446655440005' },
+  },
+  {
+    event_id: '650e8400-e29b-41d4-a716-446655440000',
+    event_type: 'payment.success',
+    event_version: '1.0',
+    timestamp: '2024-01-15T10:30:05Z',
+    source_service: 'payment-service',
+    correlation_id: '550e8400-e29b-41d4-a716-446655440001',
+    data: {
+      payment_id: '650e8400-e29b-41d4-a716-446655440001',
+      order_id: '550e8400-e29b-41d4-a716-446655440002',
+      transaction_id: 'TXN-2024-00001',
+      amount: 59.98,
+      currency: 'USD',
+      payment_method: 'credit_card',
+      provider: 'stripe',
+      provider_transaction_id: 'ch_3ABC123',
+    },
+    metadata: { user_id: '550e8400-e29b-41d4-a716-446655440003', trace_id: '550e8400-e29b-41d4-a716-446655440005' },
+  },
+  {
+    event_id: '750e8400-e29b-41d4-a716-446655440000',
+    event_type: 'inventory.reserved',
+    event_version: '1.0',
+    timestamp: '2024-01-15T10:29:58Z',
+    source_service: 'inventory-service',
+    correlation_id: '550e8400-e29b-41d4-a716-446655440001',
+    data: {
+      reservation_id: '750e8400-e29b-41d4-a716-446655440001',
+      order_id: '550e8400-e29b-41d4-a716-446655440002',
+      reservations: [
+        { product_id: '550e8400-e29b-41d4-a716-446655440004', quantity: 2, warehouse_id: '850e8400-e29b-41d4-a716-446655440000' },
+      ],
+      expires_at: '2024-01-15T10:44:58Z',
+    },
+    metadata: { user_id: '550e8400-e29b-41d4-a716-446655440003', trace_id: '550e8400-e29b-41d4-a716-446655440005' },
+  },
+];

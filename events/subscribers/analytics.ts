@@ -1,0 +1,110 @@
+import { type Db } from '../../db/prisma.js';
+import { type Prisma } from '../../generated/prisma/client.js';
+import { Decimal } from '../../domain/money.js';
+import { type EventHandler, type Subscriber } from '../consumer.js';
+
+/**
+ * The analytics service (CONTRACT §4): how many orders entered each status in each hour (UTC), and
+ * the sum of their totals per currency. The inbox makes each event count once.
+ */
+
+const HOUR_MS = 60 * 60 * 1000;
+
+/** The status an order event puts the order in, as the orders table names it. */
+const statusOf = {
+  'order.created': 'pending',
+  'order.confirmed': 'confirmed',
+  'order.failed': 'failed',
+  'order.cancelled': 'cancelled',
+} as const;
+
+/** ISO 4217's code for "no currency": an order whose creation analytics never saw. */
+const NO_CURRENCY = 'XXX';
+
+export function hourOf(timestamp: string): Date {
+  return new Date(Math.floor(new Date(timestamp).getTime() / HOUR_MS) * HOUR_MS);
+}
+
+async function count(
+  tx: Prisma.TransactionClient,
+  entry: { timestamp: string; status: string; currency: string; total: Decimal | number },
+): Promise<void> {
+  await tx.$executeRaw`
+    INSERT INTO order_stats_hourly (hour, status, currency, orders, revenue)
+    VALUES (${hourOf(entry.timestamp)}, ${entry.status}, ${entry.currency}, 1, ${new Decimal(entry.total).toFixed(2)}::numeric)
+    ON CONFLICT (hour, status, currency) DO UPDATE
+    SET orders = order_stats_hourly.orders + 1, revenue = order_stats_hourly.revenue + EXCLUDED.revenue`;
+}
+
+export function createAnalyticsSubscriber(): Subscriber {
+  const created: EventHandler<'order.created'> = async (event, tx) => {
+    const { order_id: orderId, total, currency } = event.data;
+    await tx.analyticsOrder.upsert({
+      where: { orderId },
+      create: { orderId, status: statusOf[event.event_type], total, currency, updatedAt: new Date(event.timestamp) },
+      update: {},
+    });
+    await count(tx, { timestamp: event.timestamp, status: statusOf[event.event_type], currency, total });
+  };
+
+  const confirmed: EventHandler<'order.confirmed'> = async (event, tx) => {
+    const { order_id: orderId, total, currency } = event.data;
+    const status = statusOf[event.event_type];
+    const updatedAt = new Date(event.timestamp);
+    await tx.analyticsOrder.upsert({
+      where: { orderId },
+      create: { orderId, status, total, currency, updatedAt },
+      update: { status, updatedAt },
+    });
+    await count(tx, { timestamp: event.timestamp, status, currency, total });
+  };
+
+  // These do not carry the order's total: it is the one order.created brought, which the relay
+  // publishes before them (same key, same partition, in order).
+  const ended: EventHandler<'order.failed' | 'order.cancelled'> = async (event, tx) => {
+    const status = statusOf[event.event_type];
+    const known = await tx.analyticsOrder.findUnique({ where: { orderId: event.data.order_id } });
+    if (known) {
+      await tx.analyticsOrder.update({ where: { orderId: known.orderId }, data: { status, updatedAt: new Date(event.timestamp) } });
+    }
+    await count(tx, {
+      timestamp: event.timestamp,
+      status,
+      currency: known?.currency ?? NO_CURRENCY,
+      total: known?.total ?? 0,
+    });
+  };
+
+  return {
+    group: 'analytics-service-group',
+    handlers: { 'order.created': created, 'order.confirmed': confirmed, 'order.failed': ended, 'order.cancelled': ended },
+  };
+}
+
+export interface HourlyOrderStats {
+  hour: Date;
+  status: string;
+  currency: string;
+  orders: number;
+  revenue: Decimal;
+}
+
+/** The hours in [from, to), oldest first, and their totals per status and currency. */
+export async function orderStats(
+  db: Db,
+  range: { from: Date; to: Date },
+): Promise<{ hours: HourlyOrderStats[]; totals: Omit<HourlyOrderStats, 'hour'>[] }> {
+  const rows = await db.orderStatsHourly.findMany({
+    where: { hour: { gte: range.from, lt: range.to } },
+    orderBy: [{ hour: 'asc' }, { status: 'asc' }, { currency: 'asc' }],
+  });
+  const totals = new Map<string, Omit<HourlyOrderStats, 'hour'>>();
+  for (const row of rows) {
+    const key = `${row.status}/${row.currency}`;
+    const total = totals.get(key) ?? { status: row.status, currency: row.currency, orders: 0, revenue: new Decimal(0) };
+    total.orders += row.orders;
+    total.revenue = total.revenue.add(row.revenue);
+    totals.set(key, total);
+  }
+  return { hours: rows, totals: [...totals.values()] };
+}

@@ -1,0 +1,184 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { SpanKind } from '@opentelemetry/api';
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { type Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../activities/index.js';
+import { newUser, orderBody, seedProduct, startApi, type TestApi } from '../api/test-support.js';
+import { systemClock } from '../domain/clock.js';
+import { FakePaymentProvider } from '../domain/payments/fake-provider.js';
+import { startSubscriber, type RunningSubscriber } from '../events/consumer.js';
+import { createIdempotentProducer } from '../events/kafka.js';
+import { OutboxRelay } from '../events/relay.js';
+import { fileMailer } from '../events/subscribers/mailer.js';
+import { createNotificationSubscriber } from '../events/subscribers/notification.js';
+import { fastRetry, memoryLogger, startEventsWorld, type EventsWorld } from '../events/test-support.js';
+import { uniqueName } from '../test/support.js';
+import { bundleOrderWorkflows, createOrderWorker } from '../workers/order-worker.js';
+import { initTelemetry, type Telemetry } from './index.js';
+
+// The whole system in this process, traced into memory: the API, an order worker, the outbox
+// relay and the notification subscriber, against the real Temporal server, Kafka and PostgreSQL
+// (a database of this file's own, since the relay publishes every row it finds).
+const exporter = new InMemorySpanExporter();
+const taskQueue = uniqueName('trace');
+let telemetry: Telemetry;
+let world: EventsWorld;
+let api: TestApi;
+let connection: NativeConnection;
+let worker: Worker;
+let running: Promise<void>;
+let producer: Producer;
+let relay: OutboxRelay;
+let subscriber: RunningSubscriber;
+let mailDir: string;
+
+beforeAll(async () => {
+  world = await startEventsWorld();
+  const { config, kafka, names } = world;
+  telemetry = initTelemetry(config, { serviceName: 'order-saga-test', exporter });
+  api = await startApi({ taskQueue, databaseUrl: config.postgres.url });
+  connection = await NativeConnection.connect({ address: config.temporal.address });
+  worker = await createOrderWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue,
+    workflowBundle: await bundleOrderWorkflows(),
+    activities: createActivities({ db: api.prisma, clock: systemClock, payments: new FakePaymentProvider() }),
+    telemetry,
+  });
+  running = worker.run();
+
+  producer = createIdempotentProducer(kafka);
+  await producer.connect();
+  const log = memoryLogger();
+  relay = new OutboxRelay({ prisma: world.prisma, producer, names, log, batchSize: 100, pollIntervalMs: 200 });
+  mailDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trace-mail-'));
+  subscriber = await startSubscriber(
+    { kafka, prisma: world.prisma, names, producer, retry: fastRetry, log },
+    createNotificationSubscriber({ mailer: fileMailer(mailDir, 'orders@example.com'), clock: systemClock, recipientDomain: 'example.com' }),
+  );
+});
+
+afterAll(async () => {
+  await subscriber?.stop();
+  await producer?.disconnect();
+  worker?.shutdown();
+  await running;
+  await connection?.close();
+  await api?.close();
+  await world?.close();
+  await telemetry?.shutdown();
+  if (mailDir) fs.rmSync(mailDir, { recursive: true, force: true });
+});
+
+const spansOf = (traceId: string) => exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+const named = (spans: ReadableSpan[], name: string) => spans.filter((s) => s.name === name);
+const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId;
+
+/** The trace and parent span a W3C `traceparent` names. */
+function traceparentIds(header: unknown): { traceId: string; spanId: string } {
+  const match = typeof header === 'string' ? /^00-([\da-f]{32})-([\da-f]{16})-01$/.exec(header) : null;
+  if (!match) throw new Error(`not a sampled W3C traceparent: ${String(header)}`);
+  return { traceId: match[1]!, spanId: match[2]! };
+}
+
+async function placeOrder(headers: Record<string, string> = {}) {
+  const user = await newUser(api.config);
+  const { productId } = await seedProduct(api.prisma, { price: '20.00', stock: 10 });
+  const res = await api.app.inject({
+    method: 'POST',
+    url: '/api/v1/orders',
+    headers: { authorization: user.authorization, ...headers },
+    payload: orderBody(productId, { token: 'tok_visa' }),
+  });
+  expect(res.statusCode).toBe(202);
+  const orderId: string = res.json().order_id;
+  const { traceId } = await api.prisma.order.findUniqueOrThrow({ where: { id: orderId } });
+  return { orderId, traceId };
+}
+
+describe('one trace per order', () => {
+  it('links the API request, the workflow, its activities, the relay publish and the subscriber, and is the events’ trace_id', async () => {
+    const { orderId, traceId } = await placeOrder();
+
+    // The request span is the root of the order's trace, and its trace id is the order's.
+    const [request] = named(spansOf(traceId), 'POST /api/v1/orders');
+    expect(request).toMatchObject({ kind: SpanKind.SERVER, attributes: { 'http.route': '/api/v1/orders', 'http.response.status_code': 202 } });
+    expect(parentOf(request!)).toBeUndefined();
+
+    await expect.poll(async () => (await api.prisma.order.findUniqueOrThrow({ where: { id: orderId } })).status, { timeout: 30_000, interval: 200 }).toBe('confirmed');
+    await expect.poll(() => named(spansOf(traceId), 'RunWorkflow:OrderSaga').length, { timeout: 30_000, interval: 200 }).toBe(1);
+
+    // The saga: started from the request, run in the worker, each activity a child of its scheduling.
+    const saga = spansOf(traceId);
+    const [start] = named(saga, 'StartWorkflow:OrderSaga');
+    const [run] = named(saga, 'RunWorkflow:OrderSaga');
+    expect(parentOf(start!)).toBe(request!.spanContext().spanId);
+    expect(parentOf(run!)).toBe(start!.spanContext().spanId);
+    expect(run!.attributes).toMatchObject({ temporalWorkflowId: `order-${orderId}` });
+    const activitySpans = new Map<string, ReadableSpan>();
+    for (const activity of ['reserveInventory', 'chargePayment', 'confirmOrder']) {
+      const [scheduled] = named(saga, `StartActivity:${activity}`);
+      const [ran] = named(saga, `RunActivity:${activity}`);
+      expect(parentOf(scheduled!)).toBe(run!.spanContext().spanId);
+      expect(parentOf(ran!)).toBe(scheduled!.spanContext().spanId);
+      activitySpans.set(ran!.spanContext().spanId, ran!);
+    }
+
+    // The outbox: every event carries the trace id, and the traceparent of the span that recorded it.
+    const rows = await api.prisma.outboxEvent.findMany({ where: { aggregateId: orderId }, orderBy: { id: 'asc' } });
+    expect(rows.map((r) => r.eventType)).toEqual(['order.created', 'inventory.reserved', 'payment.success', 'inventory.committed', 'order.confirmed']);
+    const recordedBy = new Map<string, string>();
+    for (const row of rows) {
+      expect((row.payload as { metadata: { trace_id: string } }).metadata.trace_id).toBe(traceId);
+      const parent = traceparentIds((row.headers as Record<string, unknown>).traceparent);
+      expect(parent.traceId).toBe(traceId);
+      recordedBy.set(row.eventId, parent.spanId);
+    }
+    expect(recordedBy.get(rows[0]!.eventId)).toBe(request!.spanContext().spanId);
+    for (const row of rows.slice(1)) expect(activitySpans.has(recordedBy.get(row.eventId)!)).toBe(true);
+
+    // The relay publishes each event as a child of the span that recorded it...
+    await relay.drain();
+    const publishes = named(spansOf(traceId), `${world.names.topic('order-events')} publish`).concat(
+      named(spansOf(traceId), `${world.names.topic('inventory-events')} publish`),
+      named(spansOf(traceId), `${world.names.topic('payment-events')} publish`),
+    );
+    expect(publishes.map((s) => s.attributes['messaging.message.id']).sort()).toEqual(rows.map((r) => r.eventId).sort());
+    for (const publish of publishes) {
+      expect(publish.kind).toBe(SpanKind.PRODUCER);
+      expect(parentOf(publish)).toBe(recordedBy.get(publish.attributes['messaging.message.id'] as string));
+    }
+
+    // ...and the subscriber handles it as a child of the publish, carrying the trace on.
+    const confirmedId = rows.at(-1)!.eventId;
+    const confirmedPublish = publishes.find((s) => s.attributes['messaging.message.id'] === confirmedId)!;
+    await expect
+      .poll(() => spansOf(traceId).some((s) => s.kind === SpanKind.CONSUMER && s.attributes['messaging.message.id'] === confirmedId), { timeout: 30_000, interval: 200 })
+      .toBe(true);
+    const consumed = spansOf(traceId).find((s) => s.kind === SpanKind.CONSUMER && s.attributes['messaging.message.id'] === confirmedId)!;
+    expect(consumed).toMatchObject({ name: `${world.names.topic('order-events')} process`, attributes: { 'messaging.consumer.group.name': world.names.group('notification-service-group') } });
+    expect(parentOf(consumed)).toBe(confirmedPublish.spanContext().spanId);
+
+    const sent = await api.prisma.outboxEvent.findFirstOrThrow({ where: { aggregateId: orderId, eventType: 'notification.sent' } });
+    expect((sent.payload as { metadata: { trace_id: string } }).metadata.trace_id).toBe(traceId);
+    expect(traceparentIds((sent.headers as Record<string, unknown>).traceparent)).toEqual({ traceId, spanId: consumed.spanContext().spanId });
+  });
+
+  it('continues the caller’s trace when the request comes with a traceparent', async () => {
+    const caller = { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex') };
+    const { orderId, traceId } = await placeOrder({ traceparent: `00-${caller.traceId}-${caller.spanId}-01` });
+
+    expect(traceId).toBe(caller.traceId);
+    const [request] = named(spansOf(caller.traceId), 'POST /api/v1/orders');
+    expect(parentOf(request!)).toBe(caller.spanId);
+    await expect.poll(() => named(spansOf(caller.traceId), 'RunWorkflow:OrderSaga').length, { timeout: 30_000, interval: 200 }).toBe(1);
+    const created = await api.prisma.outboxEvent.findFirstOrThrow({ where: { aggregateId: orderId, eventType: 'order.created' } });
+    expect(traceparentIds((created.headers as Record<string, unknown>).traceparent)).toEqual({ traceId: caller.traceId, spanId: request!.spanContext().spanId });
+  });
+});
