@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, loadConfig, projectRoot, type Config } from '../config/index.js';
 import { createPrisma } from '../db/prisma.js';
@@ -27,7 +26,8 @@ const processes: AppProcess[] = [
 ];
 
 function launch(app: AppProcess, onExit: (code: number | null) => void): { child: ChildProcess; ready: Promise<void> } {
-  const child = spawn(path.join(projectRoot, 'node_modules/.bin/tsx'), [app.script], {
+  // tsx as a loader in one process, so that the signals sent to the child reach the app itself.
+  const child = spawn(process.execPath, ['--import', 'tsx', app.script], {
     cwd: projectRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../config/index.js';
@@ -34,7 +33,9 @@ afterAll(async () => {
 
 /** `npm run worker` as its own process, against this run's database and a task queue of its own. */
 async function startWorkerProcess(): Promise<ChildProcess> {
-  const child = spawn(path.join(projectRoot, 'node_modules/.bin/tsx'), ['workers/main.ts'], {
+  // One process (tsx as a loader, not its CLI, which would run the worker in a child of its own),
+  // so that killing it kills the worker.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
     cwd: projectRoot,
     env: {
       ...process.env,
@@ -79,6 +80,8 @@ describe('the order worker process', () => {
     for (let i = 0; i < 200 && provider.chargeCount(order.id) === 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(provider.chargeCount(order.id)).toBe(1);
     first.kill('SIGKILL');
+    await new Promise((resolve) => first.once('exit', resolve));
+    expect(first.signalCode).toBe('SIGKILL');
 
     const second = await startWorkerProcess();
     try {
@@ -86,6 +89,7 @@ describe('the order worker process', () => {
       expect(result).toEqual({ orderId: order.id, status: 'confirmed' });
     } finally {
       second.kill('SIGTERM');
+      await new Promise((resolve) => second.once('exit', resolve));
     }
 
     expect(provider.chargeCount(order.id)).toBe(1);
