@@ -217,6 +217,33 @@ describe('OrderSaga', () => {
     expect(state.events).toEqual(['order.created', 'inventory.reserved', 'payment.success', 'inventory.committed', 'order.confirmed']);
   });
 
+  it('keeps waiting when the webhook comes before the customer has authenticated, then confirms', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+
+    const result = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.threeDSecure);
+      await untilStatus(handle, 'awaiting_payment');
+      const payment = await prisma.payment.findFirstOrThrow({ where: { orderId: order.id } });
+      await handle.signal(paymentConfirmedSignal, { providerPaymentId: payment.providerPaymentId, succeeded: true });
+      // The provider still waits for the customer: the completion fails as pending, after its retries.
+      await expect
+        .poll(async () => (await handle.fetchHistory()).events?.some((e) => e.activityTaskFailedEventAttributes), { timeout: 20_000 })
+        .toBe(true);
+      expect((await handle.query(statusQuery)).status).toBe('awaiting_payment');
+      provider.completeAuthentication(payment.providerPaymentId);
+      await handle.signal(paymentConfirmedSignal, { providerPaymentId: payment.providerPaymentId, succeeded: true });
+      const outcome = await handle.result();
+      await keepHistory('three-d-secure-early-webhook', handle);
+      return outcome;
+    });
+
+    expect(result.status).toBe('confirmed');
+    const state = await orderState(order.id);
+    expect(state.payment?.status).toBe('succeeded');
+    expect(state.events).toEqual(['order.created', 'inventory.reserved', 'payment.success', 'inventory.committed', 'order.confirmed']);
+  }, 60_000);
+
   it('voids the payment, releases the stock and fails with payment_timeout when 3-D Secure never completes', async () => {
     const product = await createStockedProduct(prisma, { units: [2] });
     const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);

@@ -104,13 +104,19 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     if (charge.status === 'requires_action') {
       setStatus('awaiting_payment');
       // 3-D Secure: the customer has until the reservation expires; the webhook signals the outcome.
-      const answered = await condition(
-        () => paymentConfirmation !== undefined || cancelRequested !== undefined,
-        Math.max(reservation.expiresInMs, 1),
-      );
-      stopIfCancelled();
-      if (!answered) throw new SagaStop('failed', 'payment_timeout');
-      await payments.completePayment(context).catch(rethrowAs('PaymentDeclined', 'payment_declined'));
+      const deadline = Date.now() + reservation.expiresInMs;
+      for (;;) {
+        const answered = await condition(
+          () => paymentConfirmation !== undefined || cancelRequested !== undefined,
+          Math.max(deadline - Date.now(), 1),
+        );
+        stopIfCancelled();
+        if (!answered) throw new SagaStop('failed', 'payment_timeout');
+        const completed = await payments.completePayment(context).then(() => true, stillPending);
+        if (completed) break;
+        // The provider does not agree yet (a webhook ahead of the customer, or a forged one): wait on.
+        paymentConfirmation = undefined;
+      }
     }
 
     stopIfCancelled();
@@ -155,11 +161,21 @@ async function compensate(undo: Compensation[], state: OrderSagaState): Promise<
   }
 }
 
+/** False when the provider still waits for the customer; a decline stops the saga; anything else is rethrown. */
+function stillPending(error: unknown): false {
+  if (failureType(error) === 'PaymentPending') return false;
+  return rethrowAs('PaymentDeclined', 'payment_declined')(error);
+}
+
+function failureType(error: unknown): string | undefined {
+  const cause = (error as { cause?: unknown }).cause;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+}
+
 /** Turns an activity's business refusal of the given type into a stop with its failure reason. */
 function rethrowAs(type: string, reason: FailureReason) {
   return (error: unknown): never => {
-    const cause = (error as { cause?: unknown }).cause;
-    if (cause instanceof ApplicationFailure && cause.type === type) throw new SagaStop('failed', reason);
+    if (failureType(error) === type) throw new SagaStop('failed', reason);
     throw error;
   };
 }

@@ -35,6 +35,7 @@ describe('replaying committed saga histories', () => {
       'payment-processing-error-retried.json',
       'payment-timeout-retried.json',
       'three-d-secure-confirmed.json',
+      'three-d-secure-early-webhook.json',
       'three-d-secure-timeout.json',
     ]);
   });
