@@ -93,7 +93,8 @@ export interface RunningSubscriber {
  * skipped and the effect happens once. The offset is committed only after the handling resolves.
  * A failing event is retried with backoff; after the last attempt, or at once when it cannot be
  * read, it goes to `<topic>.dlq` with its original coordinates and the error in headers, and the
- * partition moves on. If even the dead-letter topic cannot be written, the handler throws and the
+ * partition moves on. While the subscriber's own database does not answer, nothing is dead-lettered:
+ * the event is held and retried until the database is back. If even the dead-letter topic cannot be written, the handler throws and the
  * message is delivered again: nothing is dropped.
  */
 export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subscriber): Promise<RunningSubscriber> {
@@ -122,6 +123,11 @@ export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subs
       { maxWait: 10_000, timeout: 30_000 },
     );
   };
+
+  const databaseAnswers = () => deps.prisma.$queryRaw`SELECT 1`.then(
+    () => true,
+    () => false,
+  );
 
   const deadLetter = async (topic: string, partition: number, message: KafkaMessage, error: unknown, attempts: number) => {
     const canonical = names.topicOf(topic) as Topic;
@@ -179,9 +185,16 @@ export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subs
               if (outcome === 'duplicate') log.info({ group: groupId, eventId: event.event_id }, 'event already handled; skipped');
               return;
             } catch (error) {
-              if (attempts >= deps.retry.maxAttempts) throw error;
-              log.warn({ err: error, group: groupId, eventId: event.event_id, attempts }, 'handling an event failed; retrying');
-              await sleep(backoffMs(deps.retry, attempts), undefined, { signal: stopping.signal });
+              if (attempts >= deps.retry.maxAttempts) {
+                if (await databaseAnswers()) throw error;
+                // Our own database is down: not the event's fault. Dead-lettering would skip its
+                // effect for good, so the partition waits, and the attempts start over, until it is back.
+                log.error({ err: error, group: groupId, eventId: event.event_id }, 'the database does not answer; holding the event');
+                attempts = 0;
+              } else {
+                log.warn({ err: error, group: groupId, eventId: event.event_id, attempts }, 'handling an event failed; retrying');
+              }
+              await sleep(backoffMs(deps.retry, Math.max(attempts, 1)), undefined, { signal: stopping.signal });
               await heartbeat();
             }
           }

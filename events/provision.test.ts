@@ -55,6 +55,11 @@ describe('provisionTopics', () => {
       resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'retention.ms', value: '1000' }] }],
     });
     await admin.createPartitions({ topicPartitions: [{ topic: names.topic('product-events'), count: 8 }] });
+    // Kafka's metadata is eventually consistent: provision only once both changes can be seen.
+    await expect.poll(() => retentionOf(topic)).toBe('1000');
+    await expect
+      .poll(async () => (await admin.fetchTopicMetadata({ topics: [names.topic('product-events')] })).topics[0]?.partitions.length)
+      .toBe(8);
 
     const report = await provision();
     expect(report.retentionUpdated).toEqual([topic]);
