@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Partitioners, type Admin, type Kafka, type KafkaMessage } from 'kafkajs';
-import pg from 'pg';
 import { type Config } from '../config/index.js';
 import { createPrisma } from '../db/prisma.js';
 import { type Clock } from '../domain/clock.js';
@@ -13,7 +12,7 @@ import { type PaymentProvider } from '../domain/payments/provider.js';
 import { address } from '../domain/test-fixtures.js';
 import { type PrismaClient } from '../generated/prisma/client.js';
 import { applyMigrations } from '../prisma/migrate.js';
-import { testConfig, uniqueName } from '../test/support.js';
+import { testConfig, uniqueName, withDatabaseClient } from '../test/support.js';
 import { type RetryPolicy } from './consumer.js';
 import { createKafka } from './kafka.js';
 import { type Logger } from './log.js';
@@ -34,26 +33,16 @@ export interface EventsWorld {
   close(): Promise<void>;
 }
 
-async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: testConfig().postgres.url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 /** A new, migrated database; `drop` removes it. */
 export async function isolatedDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const name = uniqueName('events_db').replaceAll('-', '_');
-  await withAdminClient((c) => c.query(`CREATE DATABASE ${c.escapeIdentifier(name)}`));
+  await withDatabaseClient((c) => c.query(`CREATE DATABASE ${c.escapeIdentifier(name)}`));
   const url = new URL(testConfig().postgres.url);
   url.pathname = `/${name}`;
   await applyMigrations(url.toString());
   return {
     url: url.toString(),
-    drop: () => withAdminClient((c) => c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`)).then(() => undefined),
+    drop: () => withDatabaseClient((c) => c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`)).then(() => undefined),
   };
 }
 

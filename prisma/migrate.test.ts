@@ -4,25 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { testConfig, uniqueName } from '../test/support.js';
+import { testConfig, uniqueName, withDatabaseClient } from '../test/support.js';
 import { applyMigrations, defaultMigrationsDir, MigrationError, readMigrations } from './migrate.js';
 
 const created: string[] = [];
 
-async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: testConfig().postgres.url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 /** An empty database of its own, dropped after the file's tests. */
 async function emptyDatabase(): Promise<string> {
   const name = uniqueName('migrate').replaceAll('-', '_');
-  await admin((c) => c.query(`CREATE DATABASE ${c.escapeIdentifier(name)}`));
+  await withDatabaseClient((c) => c.query(`CREATE DATABASE ${c.escapeIdentifier(name)}`));
   created.push(name);
   const url = new URL(testConfig().postgres.url);
   url.pathname = `/${name}`;
@@ -30,7 +20,7 @@ async function emptyDatabase(): Promise<string> {
 }
 
 afterAll(() =>
-  admin(async (c) => {
+  withDatabaseClient(async (c) => {
     for (const name of created) await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`);
   }),
 );

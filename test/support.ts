@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../config/index.js';
 import type { OrderSagaInput } from '../workflows/definitions.js';
@@ -22,4 +23,15 @@ export function sagaInputFor(order: { id: string; userId: string; total: { toNum
     orderTotal: order.total.toNumber(),
     payment: { method: 'card', token },
   };
+}
+
+/** Runs `work` with a client of the run's database, as the project's role (which may create databases). */
+export async function withDatabaseClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: testConfig().postgres.url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
 }
