@@ -1,10 +1,7 @@
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../activities/index.js';
-import { systemClock } from '../domain/clock.js';
 import { FakePaymentProvider } from '../domain/payments/fake-provider.js';
 import { testConfig, uniqueName } from '../test/support.js';
-import { bundleOrderWorkflows, createOrderWorker } from '../workers/order-worker.js';
+import { startTestOrderWorker, type RunningTestWorker } from '../workers/test-support.js';
 import { newUser, orderBody, seedProduct, startApi, type TestApi } from './test-support.js';
 import { SIGNATURE_HEADER, signWebhook } from './webhook-signature.js';
 
@@ -13,28 +10,16 @@ import { SIGNATURE_HEADER, signWebhook } from './webhook-signature.js';
 const taskQueue = uniqueName('api-saga');
 const provider = new FakePaymentProvider();
 let api: TestApi;
-let connection: NativeConnection;
-let worker: Worker;
-let running: Promise<void>;
+let worker: RunningTestWorker;
 
 beforeAll(async () => {
   const config = testConfig();
   api = await startApi({ taskQueue });
-  connection = await NativeConnection.connect({ address: config.temporal.address });
-  worker = await createOrderWorker({
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue,
-    workflowBundle: await bundleOrderWorkflows(),
-    activities: createActivities({ db: api.prisma, clock: systemClock, payments: provider }),
-  });
-  running = worker.run();
+  worker = await startTestOrderWorker({ config, taskQueue, db: api.prisma, payments: provider });
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await connection?.close();
+  await worker?.stop();
   await api?.close();
 });
 

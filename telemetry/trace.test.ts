@@ -4,10 +4,8 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import { type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../activities/index.js';
 import { newUser, orderBody, seedProduct, startApi, type TestApi } from '../api/test-support.js';
 import { systemClock } from '../domain/clock.js';
 import { FakePaymentProvider } from '../domain/payments/fake-provider.js';
@@ -18,7 +16,7 @@ import { fileMailer } from '../events/subscribers/mailer.js';
 import { createNotificationSubscriber } from '../events/subscribers/notification.js';
 import { fastRetry, memoryLogger, startEventsWorld, type EventsWorld } from '../events/test-support.js';
 import { uniqueName } from '../test/support.js';
-import { bundleOrderWorkflows, createOrderWorker } from '../workers/order-worker.js';
+import { startTestOrderWorker, type RunningTestWorker } from '../workers/test-support.js';
 import { initTelemetry, type Telemetry } from './index.js';
 
 // The whole system in this process, traced into memory: the API, an order worker, the outbox
@@ -29,9 +27,7 @@ const taskQueue = uniqueName('trace');
 let telemetry: Telemetry;
 let world: EventsWorld;
 let api: TestApi;
-let connection: NativeConnection;
-let worker: Worker;
-let running: Promise<void>;
+let worker: RunningTestWorker;
 let producer: Producer;
 let relay: OutboxRelay;
 let subscriber: RunningSubscriber;
@@ -42,16 +38,7 @@ beforeAll(async () => {
   const { config, kafka, names } = world;
   telemetry = initTelemetry(config, { serviceName: 'order-saga-test', exporter });
   api = await startApi({ taskQueue, databaseUrl: config.postgres.url });
-  connection = await NativeConnection.connect({ address: config.temporal.address });
-  worker = await createOrderWorker({
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue,
-    workflowBundle: await bundleOrderWorkflows(),
-    activities: createActivities({ db: api.prisma, clock: systemClock, payments: new FakePaymentProvider() }),
-    telemetry,
-  });
-  running = worker.run();
+  worker = await startTestOrderWorker({ config, taskQueue, db: api.prisma, payments: new FakePaymentProvider(), telemetry });
 
   producer = createIdempotentProducer(kafka);
   await producer.connect();
@@ -67,9 +54,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await subscriber?.stop();
   await producer?.disconnect();
-  worker?.shutdown();
-  await running;
-  await connection?.close();
+  await worker?.stop();
   await api?.close();
   await world?.close();
   await telemetry?.shutdown();

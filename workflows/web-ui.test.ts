@@ -1,14 +1,12 @@
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../activities/index.js';
 import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
 import { FakePaymentProvider, testTokens } from '../domain/payments/fake-provider.js';
 import { createStockedProduct, placeOrder } from '../domain/test-fixtures.js';
 import { sagaInputFor, testConfig, uniqueName } from '../test/support.js';
-import { bundleOrderWorkflows, createOrderWorker } from '../workers/order-worker.js';
+import { startTestOrderWorker } from '../workers/test-support.js';
 import { orderSagaType, orderWorkflowId } from './definitions.js';
 
 const config = testConfig();
@@ -20,21 +18,15 @@ describe('the Temporal Web UI', () => {
     const product = await createStockedProduct(prisma, { units: [1] });
     const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
     const taskQueue = uniqueName('web-ui');
-    const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
+    const worker = await startTestOrderWorker({ config, taskQueue, db: prisma, payments: new FakePaymentProvider() });
     const connection = await Connection.connect({ address: config.temporal.address });
-    const worker = await createOrderWorker({
-      connection: nativeConnection,
-      namespace: config.temporal.namespace,
-      taskQueue,
-      workflowBundle: await bundleOrderWorkflows(),
-      activities: createActivities({ db: prisma, clock: systemClock, payments: new FakePaymentProvider() }),
-    });
-    const client = new Client({ connection, namespace: config.temporal.namespace });
-    await worker.runUntil(
-      client.workflow.execute(orderSagaType, { taskQueue, workflowId: orderWorkflowId(order.id), args: [sagaInputFor(order, testTokens.visa)] }),
-    );
-    await connection.close();
-    await nativeConnection.close();
+    try {
+      const client = new Client({ connection, namespace: config.temporal.namespace });
+      await client.workflow.execute(orderSagaType, { taskQueue, workflowId: orderWorkflowId(order.id), args: [sagaInputFor(order, testTokens.visa)] });
+    } finally {
+      await connection.close();
+      await worker.stop();
+    }
 
     const browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
