@@ -5,6 +5,9 @@ import { createPrisma } from '../db/prisma.js';
 import { applyMigrations } from '../prisma/migrate.js';
 import { seedCatalog } from '../prisma/seed.js';
 import { systemClock } from '../domain/clock.js';
+import { createKafka } from '../events/kafka.js';
+import { createLogger } from '../events/log.js';
+import { ensureTopics } from '../events/process.js';
 import { rebuildProductSearch } from '../events/subscribers/search.js';
 import { StackError } from '../stack/processes.js';
 import { up } from '../stack/stack.js';
@@ -71,6 +74,8 @@ async function main(): Promise<void> {
   const config = loadConfig();
   await up(config, { say: (line) => console.log(`start: ${line}`) });
   await prepareDatabase(config);
+  // Once, before the relay and the subscribers start, so that the two do not race to create them.
+  await ensureTopics(createKafka(config, 'start'), config, createLogger('start', 'warn'));
 
   const children: ChildProcess[] = [];
   let stopping = false;
