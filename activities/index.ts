@@ -80,11 +80,7 @@ export function createActivities({ db, clock, payments }: ActivityDeps) {
     chargePayment: (context: SagaContext & { token: string }) =>
       asActivity(async () => {
         const order = await getOrder(db, context.orderId);
-        const charged = await chargePayment(
-          payment,
-          { orderId: order.id, amount: order.total, currency: order.currency, token: context.token },
-          callOptions(),
-        );
+        const charged = await chargePayment(payment, { order, token: context.token }, callOptions());
         if (charged.status === 'requires_action') {
           await transitionOrder(inventory, { orderId: order.id, to: 'awaiting_payment' });
         }

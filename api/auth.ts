@@ -10,8 +10,18 @@ export interface Caller {
 }
 
 /** A missing, malformed, badly signed or expired token: 401. */
-export class UnauthorizedError extends Error {
-  override name = 'UnauthorizedError';
+export class UnauthorizedError extends AppError {
+  readonly type = 'Unauthorized';
+  readonly status = 401;
+  readonly retryable = false;
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, {}, options);
+  }
+
+  override headers(): Record<string, string> {
+    return { 'www-authenticate': `Bearer error="invalid_token", error_description="${this.message.replaceAll('"', "'")}"` };
+  }
 }
 
 /** A valid token without the role a route requires: 403. */

@@ -1,4 +1,5 @@
 import { type Clock } from '../domain/clock.js';
+import { AppError } from '../domain/errors.js';
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -17,8 +18,10 @@ export interface CircuitBreakerOptions {
 }
 
 /** The dependency is down or the circuit is open: the caller should try again after `retryAfterSeconds`. */
-export class DependencyUnavailableError extends Error {
-  override name = 'DependencyUnavailableError';
+export class DependencyUnavailableError extends AppError {
+  readonly type = 'DependencyUnavailable';
+  readonly status = 503;
+  readonly retryable = true;
 
   constructor(
     readonly dependency: string,
@@ -26,7 +29,11 @@ export class DependencyUnavailableError extends Error {
     message: string,
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    super(`${message}; retry after ${retryAfterSeconds} s`, { dependency }, options);
+  }
+
+  override headers(): Record<string, string> {
+    return { 'retry-after': String(this.retryAfterSeconds) };
   }
 }
 

@@ -2,7 +2,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { SignJWT, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signDevToken } from './auth.js';
-import { newUser, seedProduct, startApi, type TestApi } from './test-support.js';
+import { newUser, seedProduct, startApi, type TestApi } from '../test/support/api.js';
 
 let api: TestApi;
 beforeAll(async () => {

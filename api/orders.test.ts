@@ -4,7 +4,7 @@ import { systemClock } from '../domain/clock.js';
 import { claimIdempotencyKey, requestHash } from '../domain/idempotency.js';
 import { createOrder } from '../domain/orders.js';
 import { orderWorkflowId } from '../workflows/definitions.js';
-import { newUser, orderBody, sagaInput, seedProduct, shippingAddress, startApi, terminateSagas, type TestApi } from './test-support.js';
+import { newUser, orderBody, sagaInput, seedProduct, shippingAddress, startApi, terminateSagas, type TestApi } from '../test/support/api.js';
 
 let api: TestApi;
 const started: string[] = [];

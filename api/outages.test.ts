@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../test/support.js';
-import { newUser, orderBody, seedProduct, startApi, startTcpProxy, terminateSagas, type TestApi } from './test-support.js';
+import { testConfig } from '../test/support/env.js';
+import { newUser, orderBody, seedProduct, startApi, startTcpProxy, terminateSagas, type TestApi } from '../test/support/api.js';
 
 const config = testConfig();
 const started: string[] = [];

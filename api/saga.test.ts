@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakePaymentProvider } from '../domain/payments/fake-provider.js';
-import { testConfig, uniqueName } from '../test/support.js';
-import { startTestOrderWorker, type RunningTestWorker } from '../workers/test-support.js';
-import { newUser, orderBody, seedProduct, startApi, type TestApi } from './test-support.js';
-import { SIGNATURE_HEADER, signWebhook } from './webhook-signature.js';
+import { FakePaymentProvider } from '../fake-payment-provider/provider.js';
+import { testConfig, uniqueName } from '../test/support/env.js';
+import { startTestOrderWorker, type RunningTestWorker } from '../test/support/worker.js';
+import { newUser, orderBody, seedProduct, startApi, type TestApi } from '../test/support/api.js';
+import { SIGNATURE_HEADER, signWebhook } from '../domain/payments/webhook-signature.js';
 
 // The whole path over HTTP: the API starts each saga on a task queue that an order worker of this
 // file polls, against the real Temporal server and PostgreSQL; only the payment provider is fake.

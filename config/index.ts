@@ -20,6 +20,9 @@ const schema = z
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
+    /** How long a process may take to close on SIGTERM before it exits anyway (the worker adds its grace time). */
+    SHUTDOWN_DEADLINE_SECONDS: z.coerce.number().int().positive().default(10),
+
     STACK_STATE_DIR: z.string().default(path.join(projectRoot, '.stack')),
     STACK_CACHE_DIR: z
       .string()
@@ -128,6 +131,7 @@ const schema = z
     return {
       env: env.NODE_ENV,
       logLevel: env.LOG_LEVEL,
+      shutdownDeadlineMs: env.SHUTDOWN_DEADLINE_SECONDS * 1000,
       stack: { stateDir: path.resolve(env.STACK_STATE_DIR), cacheDir: path.resolve(env.STACK_CACHE_DIR) },
       postgres: {
         host: env.POSTGRES_HOST,

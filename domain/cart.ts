@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { inTransaction, type Db } from '../db/prisma.js';
-import { uuidV5 } from '../events/envelope.js';
+import { uuidV5 } from './ids.js';
 import { type Prisma } from '../generated/prisma/client.js';
 import { NotFoundError, ValidationError } from './errors.js';
 import { Decimal } from './money.js';

@@ -16,12 +16,29 @@ export abstract class AppError extends Error {
     super(message, options);
     this.name = new.target.name;
   }
+
+  /** Headers the HTTP answer carries beside the problem body (`WWW-Authenticate`, `Retry-After`). */
+  headers(): Record<string, string> {
+    return {};
+  }
+
+  /** Members the problem body carries beside the standard ones (RFC 9457 extension members). */
+  problemMembers(): Record<string, unknown> {
+    return {};
+  }
 }
 
 export class ValidationError extends AppError {
   readonly type = 'Validation';
   readonly status = 400;
   readonly retryable = false;
+
+  /** The zod issues in `details.issues`, if any, as the problem's field errors (JSON pointers into the body). */
+  override problemMembers(): Record<string, unknown> {
+    const issues = Array.isArray(this.details.issues) ? (this.details.issues as { path: PropertyKey[]; message: string }[]) : [];
+    if (!issues.length) return {};
+    return { errors: issues.map((i) => ({ in: 'body', pointer: `/${i.path.map(String).join('/')}`, detail: i.message })) };
+  }
 }
 
 export class NotFoundError extends AppError {

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../test/support.js';
+import { testConfig } from '../test/support/env.js';
 import { createPrisma } from '../db/prisma.js';
 import { systemClock } from './clock.js';
 import { IllegalTransitionError, OutOfStockError } from './errors.js';
@@ -11,7 +11,7 @@ import {
   reserveInventory,
   RESERVATION_TTL_MS,
 } from './inventory.js';
-import { createStockedProduct, fixedClock, outboxEvents, placeOrder } from './test-fixtures.js';
+import { createStockedProduct, fixedClock, outboxEvents, placeOrder } from '../test/support/domain.js';
 
 const prisma = createPrisma(testConfig().postgres.url, { poolSize: 20 });
 const deps = { db: prisma, clock: systemClock };

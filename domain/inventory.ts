@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { inTransaction, type Db } from '../db/prisma.js';
-import type { EventData } from '../events/schemas.js';
+import type { EventData } from './events/schemas.js';
 import type { Prisma, ReservationStatus } from '../generated/prisma/client.js';
 import type { Clock } from './clock.js';
 import { IllegalTransitionError, NotFoundError, OutOfStockError, ValidationError, type StockShortage } from './errors.js';

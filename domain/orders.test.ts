@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../test/support.js';
+import { testConfig } from '../test/support/env.js';
 import { createPrisma } from '../db/prisma.js';
-import { eventSchemas } from '../events/schemas.js';
+import { eventSchemas } from './events/schemas.js';
 import type { OrderStatus } from '../generated/prisma/client.js';
 import { systemClock } from './clock.js';
 import { IllegalTransitionError, NotFoundError, ValidationError } from './errors.js';
 import { canTransition, createOrder, getOrder, transitionOrder } from './orders.js';
-import { address, createStockedProduct, fixedClock, outboxEvents, placeOrder } from './test-fixtures.js';
+import { address, createStockedProduct, fixedClock, outboxEvents, placeOrder } from '../test/support/domain.js';
 
 const prisma = createPrisma(testConfig().postgres.url);
 const deps = { db: prisma, clock: systemClock };

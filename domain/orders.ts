@@ -1,12 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { inTransaction, type Db } from '../db/prisma.js';
-import { shippingAddressSchema } from '../events/schemas.js';
+import { shippingAddressSchema } from './events/schemas.js';
 import type { OrderStatus, Prisma } from '../generated/prisma/client.js';
 import type { Clock } from './clock.js';
 import { IllegalTransitionError, NotFoundError, ValidationError } from './errors.js';
 import { Decimal, toApiAmount } from './money.js';
-import { orderEventContext, recordEvent } from './outbox.js';
+import { recordEvent } from './outbox.js';
 
 export type { OrderStatus } from '../generated/prisma/client.js';
 export { shippingAddressSchema };
@@ -224,7 +224,7 @@ export async function transitionOrder(deps: OrderDeps, input: TransitionOrderInp
         timeline: { create: { fromStatus: from, status: to, reason: reason ?? null, createdAt: now } },
       },
     });
-    const context = await orderEventContext(tx, orderId);
+    const context = { correlationId: order.correlationId, userId: order.userId, traceId: order.traceId };
     const ref = { order_id: order.id, order_number: order.orderNumber, user_id: order.userId };
     const aggregate = { type: 'order', id: orderId } as const;
     if (to === 'confirmed') {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../test/support.js';
+import { testConfig } from '../test/support/env.js';
 import { createPrisma } from '../db/prisma.js';
-import type { EventData } from '../events/schemas.js';
+import type { EventData } from './events/schemas.js';
 import { InvalidEventError } from './errors.js';
 import { recordEvent } from './outbox.js';
 

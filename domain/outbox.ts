@@ -1,7 +1,7 @@
 import { context, propagation } from '@opentelemetry/api';
-import { buildEnvelope, type EventContext } from '../events/envelope.js';
-import { eventSchemas, type EventData, type EventType } from '../events/schemas.js';
-import { topicOf } from '../events/topics.js';
+import { buildEnvelope, type EventContext } from './events/envelope.js';
+import { eventSchemas, type EventData, type EventType } from './events/schemas.js';
+import { topicOf } from './events/topics.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { InvalidEventError, NotFoundError } from './errors.js';
 

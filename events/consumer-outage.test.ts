@@ -3,18 +3,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTcpProxy, type TcpProxy } from '../api/test-support.js';
+import { startTcpProxy, type TcpProxy } from '../test/support/api.js';
 import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
-import { FakePaymentProvider } from '../domain/payments/fake-provider.js';
-import { createStockedProduct } from '../domain/test-fixtures.js';
+import { FakePaymentProvider } from '../fake-payment-provider/provider.js';
+import { createStockedProduct } from '../test/support/domain.js';
 import { type PrismaClient } from '../generated/prisma/client.js';
 import { startSubscriber, type RunningSubscriber } from './consumer.js';
 import { createIdempotentProducer } from './kafka.js';
-import { OutboxRelay } from './relay.js';
+import { OutboxRelay } from './relay/relay.js';
 import { fileMailer } from './subscribers/mailer.js';
 import { createNotificationSubscriber } from './subscribers/notification.js';
-import { fastRetry, memoryLogger, runSaga, startEventsWorld, type EventsWorld } from './test-support.js';
+import { fastRetry, memoryLogger, runSaga, startEventsWorld, type EventsWorld } from '../test/support/events.js';
 
 // The notification subscriber reaches PostgreSQL through a proxy the test can cut, as an outage
 // would; the relay and the test use the database directly.

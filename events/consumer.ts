@@ -10,9 +10,10 @@ import {
 } from '@opentelemetry/api';
 import { type Consumer, type IHeaders, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import { type Prisma, type PrismaClient } from '../generated/prisma/client.js';
-import { type Logger } from './log.js';
-import { parseEvent, type EventEnvelope, type EventType } from './schemas.js';
-import { consumerGroups, type ConsumerGroup, type KafkaNames, type Topic } from './topics.js';
+import { type Logger } from '../runtime/log.js';
+import { parseEvent, type EventEnvelope, type EventType } from '../domain/events/schemas.js';
+import { consumerGroups, type ConsumerGroup, type Topic } from '../domain/events/topics.js';
+import { type KafkaNames } from './kafka-names.js';
 
 const tracer = trace.getTracer('order-saga-subscribers');
 

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../domain/clock.js';
-import { FakePaymentProvider } from '../domain/payments/fake-provider.js';
-import { createStockedProduct } from '../domain/test-fixtures.js';
+import { FakePaymentProvider } from '../fake-payment-provider/provider.js';
+import { createStockedProduct } from '../test/support/domain.js';
 import { createIdempotentProducer } from './kafka.js';
-import { OutboxRelay } from './relay.js';
-import { eventSchemas, type EventType } from './schemas.js';
-import { seedExamples } from './seed-examples.js';
-import { consumeUntil, memoryLogger, runSaga, startEventsWorld, type EventsWorld } from './test-support.js';
-import { topicOf } from './topics.js';
+import { OutboxRelay } from './relay/relay.js';
+import { eventSchemas, type EventType } from '../domain/events/schemas.js';
+import { seedExamples } from '../test/fixtures/seed-examples.js';
+import { consumeUntil, memoryLogger, runSaga, startEventsWorld, type EventsWorld } from '../test/support/events.js';
+import { topicOf } from '../domain/events/topics.js';
 
 let world: EventsWorld;
 

@@ -1,8 +1,8 @@
 import { type Kafka } from 'kafkajs';
 import { type Config } from '../config/index.js';
-import { type Logger } from './log.js';
+import { type Logger } from '../runtime/log.js';
 import { provisionTopics } from './provision.js';
-import { kafkaNames } from './topics.js';
+import { kafkaNames } from './kafka-names.js';
 
 /** What the relay and subscriber processes do first: provision the topics, saying what changed. */
 export async function ensureTopics(kafka: Kafka, config: Config, log: Logger): Promise<void> {
@@ -14,21 +14,5 @@ export async function ensureTopics(kafka: Kafka, config: Config, log: Logger): P
     for (const mismatch of report.partitionMismatch) log.warn(mismatch, 'topic has another partition count than the spec; left as it is');
   } finally {
     await admin.disconnect();
-  }
-}
-
-/** On the first SIGINT or SIGTERM, runs `shutdown`, then exits: 0, or 1 when shutting down failed. */
-export function exitOnSignal(log: Logger, shutdown: () => Promise<void>): void {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      log.info({ signal }, 'shutting down');
-      shutdown().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          log.error({ err: error }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-    });
   }
 }

@@ -1,10 +1,11 @@
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../test/support.js';
+import { testConfig } from '../test/support/env.js';
 import { createKafka } from './kafka.js';
 import { provisionTopics, topicSpecs } from './provision.js';
-import { deleteTopics, testNames } from './test-support.js';
-import { kafkaNames, topics } from './topics.js';
+import { deleteTopics, testNames } from '../test/support/events.js';
+import { topics } from '../domain/events/topics.js';
+import { kafkaNames } from './kafka-names.js';
 
 const { ConfigResourceTypes } = kafkajs;
 const kafka = createKafka(testConfig(), 'test');

@@ -1,5 +1,6 @@
 import kafkajs, { type Admin, type ITopicConfig } from 'kafkajs';
-import { topics, type KafkaNames, type Topic } from './topics.js';
+import { topics, type Topic } from '../domain/events/topics.js';
+import { type KafkaNames } from './kafka-names.js';
 
 // kafkajs is CommonJS, and Node's ESM loader does not see this export by name.
 const { ConfigResourceTypes } = kafkajs;

@@ -4,19 +4,20 @@ import path from 'node:path';
 import { type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signDevToken } from '../api/auth.js';
-import { startApi, type TestApi } from '../api/test-support.js';
+import { startApi, type TestApi } from '../test/support/api.js';
 import { systemClock } from '../domain/clock.js';
 import { transitionOrder } from '../domain/orders.js';
-import { FakePaymentProvider } from '../domain/payments/fake-provider.js';
-import { createStockedProduct, fixedClock, placeOrder } from '../domain/test-fixtures.js';
+import { FakePaymentProvider } from '../fake-payment-provider/provider.js';
+import { createStockedProduct, fixedClock, placeOrder } from '../test/support/domain.js';
 import { deadLetterHeaders, startSubscriber, type RunningSubscriber } from './consumer.js';
-import { buildEnvelope } from './envelope.js';
+import { buildEnvelope } from '../domain/events/envelope.js';
 import { createIdempotentProducer } from './kafka.js';
-import { OutboxRelay } from './relay.js';
+import { OutboxRelay } from './relay/relay.js';
 import { createAnalyticsSubscriber } from './subscribers/analytics.js';
 import { fileMailer, type Mailer } from './subscribers/mailer.js';
 import { createNotificationSubscriber, recipientOf } from './subscribers/notification.js';
-import { createSearchSubscriber, rebuildProductSearch } from './subscribers/search.js';
+import { rebuildProductSearch } from '../read-models/search.js';
+import { createSearchSubscriber } from './subscribers/search.js';
 import {
   consumeUntil,
   fastRetry,
@@ -25,7 +26,7 @@ import {
   runSaga,
   startEventsWorld,
   type EventsWorld,
-} from './test-support.js';
+} from '../test/support/events.js';
 
 // The three subscribers in their consumer groups on the real Kafka and PostgreSQL, fed by the real
 // relay from the outbox rows the domain writes. The mailer is the only edge faked: it writes files,

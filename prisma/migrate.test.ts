@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { testConfig, uniqueName, withDatabaseClient } from '../test/support.js';
+import { testConfig, uniqueName, withDatabaseClient } from '../test/support/env.js';
 import { applyMigrations, defaultMigrationsDir, MigrationError, readMigrations } from './migrate.js';
 
 const created: string[] = [];

@@ -2,8 +2,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../config/index.js';
-import { testConfig } from '../test/support.js';
-import { compareSchemaWithDatabase } from './schema-check.js';
+import { testConfig } from '../test/support/env.js';
+import { compareSchemaWithDatabase } from '../test/support/schema-check.js';
 
 const schema = await fs.readFile(path.join(projectRoot, 'prisma', 'schema.prisma'), 'utf8');
 

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPrisma } from '../db/prisma.js';
-import { testConfig } from '../test/support.js';
+import { testConfig } from '../test/support/env.js';
 import { catalog, seedCatalog, warehouses } from './seed.js';
 
 const prisma = createPrisma(testConfig().postgres.url);

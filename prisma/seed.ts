@@ -2,8 +2,8 @@ import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../config/index.js';
 import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
-import { rebuildProductSearch } from '../events/subscribers/search.js';
-import { uuidV5 } from '../events/envelope.js';
+import { rebuildProductSearch } from '../read-models/search.js';
+import { uuidV5 } from '../domain/ids.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { Decimal } from '../domain/money.js';
 

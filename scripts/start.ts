@@ -6,9 +6,9 @@ import { applyMigrations } from '../prisma/migrate.js';
 import { seedCatalog } from '../prisma/seed.js';
 import { systemClock } from '../domain/clock.js';
 import { createKafka } from '../events/kafka.js';
-import { createLogger } from '../events/log.js';
+import { createLogger } from '../runtime/log.js';
 import { ensureTopics } from '../events/process.js';
-import { rebuildProductSearch } from '../events/subscribers/search.js';
+import { rebuildProductSearch } from '../read-models/search.js';
 import { StackError } from '../stack/processes.js';
 import { up } from '../stack/stack.js';
 
@@ -21,11 +21,11 @@ interface AppProcess {
 }
 
 const processes: AppProcess[] = [
-  { name: 'payments', script: 'scripts/fake-payment-provider.ts', ready: 'fake payment provider listening' },
+  { name: 'payments', script: 'fake-payment-provider/main.ts', ready: 'fake payment provider listening' },
   { name: 'worker', script: 'workers/main.ts', ready: 'order worker polling' },
-  { name: 'api', script: 'api/server.ts', ready: 'Server listening' },
-  { name: 'relay', script: 'events/relay-main.ts', ready: 'outbox relay running' },
-  { name: 'subscribers', script: 'events/subscribers-main.ts', ready: 'subscribers running' },
+  { name: 'api', script: 'api/main.ts', ready: 'Server listening' },
+  { name: 'relay', script: 'events/relay/main.ts', ready: 'outbox relay running' },
+  { name: 'subscribers', script: 'events/subscribers/main.ts', ready: 'subscribers running' },
 ];
 
 function launch(app: AppProcess, onExit: (code: number | null) => void): { child: ChildProcess; ready: Promise<void> } {

@@ -6,17 +6,17 @@ import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
 import { type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newUser, orderBody, seedProduct, startApi, type TestApi } from '../api/test-support.js';
+import { newUser, orderBody, seedProduct, startApi, type TestApi } from '../test/support/api.js';
 import { systemClock } from '../domain/clock.js';
-import { FakePaymentProvider } from '../domain/payments/fake-provider.js';
+import { FakePaymentProvider } from '../fake-payment-provider/provider.js';
 import { startSubscriber, type RunningSubscriber } from '../events/consumer.js';
 import { createIdempotentProducer } from '../events/kafka.js';
-import { OutboxRelay } from '../events/relay.js';
+import { OutboxRelay } from '../events/relay/relay.js';
 import { fileMailer } from '../events/subscribers/mailer.js';
 import { createNotificationSubscriber } from '../events/subscribers/notification.js';
-import { fastRetry, memoryLogger, startEventsWorld, type EventsWorld } from '../events/test-support.js';
-import { uniqueName } from '../test/support.js';
-import { startTestOrderWorker, type RunningTestWorker } from '../workers/test-support.js';
+import { fastRetry, memoryLogger, startEventsWorld, type EventsWorld } from '../test/support/events.js';
+import { uniqueName } from '../test/support/env.js';
+import { startTestOrderWorker, type RunningTestWorker } from '../test/support/worker.js';
 import { initTelemetry, type Telemetry } from './index.js';
 
 // The whole system in this process, traced into memory: the API, an order worker, the outbox

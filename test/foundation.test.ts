@@ -7,7 +7,7 @@ import { CustomerId, OrderId, OrderStatus } from '../workflows/search-attributes
 import { toolPaths } from '../stack/tools.js';
 import * as activities from './fixtures/foundation-activities.js';
 import { greet, sleepADay } from './fixtures/foundation-workflows.js';
-import { testConfig, uniqueName } from './support.js';
+import { testConfig, uniqueName } from './support/env.js';
 
 const config = testConfig();
 let workflowBundle: WorkflowBundleWithSourceMap;

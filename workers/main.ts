@@ -1,10 +1,12 @@
 import fs from 'node:fs';
-import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { loadConfig } from '../config/index.js';
 import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
 import { HttpPaymentProvider } from '../domain/payments/http-provider.js';
+import { runProcess } from '../runtime/lifecycle.js';
+import { createLogger } from '../runtime/log.js';
 import { initTelemetry } from '../telemetry/index.js';
 import { bundleOrderWorkflows, createOrderWorker } from './order-worker.js';
 
@@ -13,10 +15,13 @@ import { bundleOrderWorkflows, createOrderWorker } from './order-worker.js';
  * activities finish (up to the grace time), then exits; Temporal hands anything unfinished to
  * another worker.
  */
-async function main(): Promise<void> {
-  const config = loadConfig();
+const config = loadConfig();
+const log = createLogger('worker', config.logLevel);
+const graceMs = config.worker.shutdownGraceSeconds * 1000;
+runProcess({ name: 'order worker', log, deadlineMs: graceMs + config.shutdownDeadlineMs }, async () => {
   const telemetry = initTelemetry(config, { serviceName: 'order-worker' });
-  Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'INFO'), shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  // The lifecycle owns the signals: it asks the worker to shut down, then waits for it.
+  Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'INFO'), shutdownSignals: [] });
 
   // Production starts from the bundle built at release (npm run build:workflows), so every
   // replica runs the same code; development bundles the source as it is now.
@@ -28,28 +33,30 @@ async function main(): Promise<void> {
 
   const db = createPrisma(config.postgres.url);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
-  try {
-    const worker = await createOrderWorker({
-      connection,
-      namespace: config.temporal.namespace,
-      taskQueue: config.temporal.taskQueue,
-      workflowBundle,
-      activities: createActivities({ db, clock: systemClock, payments: new HttpPaymentProvider(config.paymentProvider.url) }),
-      maxConcurrentActivities: config.worker.maxConcurrentActivities,
-      maxConcurrentWorkflowTasks: config.worker.maxConcurrentWorkflowTasks,
-      shutdownGraceTime: `${config.worker.shutdownGraceSeconds} seconds`,
-      telemetry,
-    });
-    console.log(`order worker polling ${config.temporal.address}, namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`);
-    await worker.run();
-  } finally {
-    await connection.close();
-    await db.$disconnect();
-    await telemetry.shutdown();
-  }
-}
-
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
+  const worker = await createOrderWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    workflowBundle,
+    activities: createActivities({ db, clock: systemClock, payments: new HttpPaymentProvider(config.paymentProvider.url) }),
+    maxConcurrentActivities: config.worker.maxConcurrentActivities,
+    maxConcurrentWorkflowTasks: config.worker.maxConcurrentWorkflowTasks,
+    shutdownGraceTime: `${config.worker.shutdownGraceSeconds} seconds`,
+    telemetry,
+  });
+  const running = worker.run();
+  log.info(
+    { address: config.temporal.address, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue },
+    `order worker polling ${config.temporal.address}, namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`,
+  );
+  return {
+    done: running,
+    close: async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running.catch(() => undefined);
+      await connection.close();
+      await db.$disconnect();
+      await telemetry.shutdown();
+    },
+  };
 });

@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../config/index.js';
 import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
-import { FakePaymentProvider, testTokens } from '../domain/payments/fake-provider.js';
-import { createFakeProviderServer } from '../domain/payments/fake-provider-server.js';
-import { createStockedProduct, outboxEvents, placeOrder } from '../domain/test-fixtures.js';
-import { sagaInputFor, testConfig, uniqueName } from '../test/support.js';
+import { FakePaymentProvider, testTokens } from '../fake-payment-provider/provider.js';
+import { createFakeProviderServer } from '../fake-payment-provider/server.js';
+import { createStockedProduct, outboxEvents, placeOrder } from '../test/support/domain.js';
+import { sagaInputFor, testConfig, uniqueName } from '../test/support/env.js';
 import { orderSagaType, orderWorkflowId } from '../workflows/definitions.js';
 
 const config = testConfig();

@@ -9,11 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, type OrderActivities } from '../activities/index.js';
 import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
-import { FakePaymentProvider, testTokens } from '../domain/payments/fake-provider.js';
+import { FakePaymentProvider, testTokens } from '../fake-payment-provider/provider.js';
 import type { OrderWithDetails } from '../domain/orders.js';
-import { createStockedProduct, outboxEvents, placeOrder, type ProductFixture } from '../domain/test-fixtures.js';
+import { createStockedProduct, outboxEvents, placeOrder, type ProductFixture } from '../test/support/domain.js';
 import { toolPaths } from '../stack/tools.js';
-import { sagaInputFor, testConfig, uniqueName } from '../test/support.js';
+import { sagaInputFor, testConfig, uniqueName } from '../test/support/env.js';
 import { bundleOrderWorkflows, createOrderWorker } from '../workers/order-worker.js';
 import {
   cancelSignal,

@@ -21,15 +21,16 @@ import {
   type OrderStatus,
 } from './definitions.js';
 import { compensationPolicy, paymentPolicy, stepPolicy } from './policies.js';
-import { CustomerId, OrderId, OrderStatus as OrderStatusAttribute, OrderTotal } from './search-attributes.js';
+import { orderSearchAttributePairs, OrderStatus as OrderStatusAttribute } from './search-attributes.js';
 
 const steps = proxyActivities<OrderActivities>(stepPolicy);
 const payments = proxyActivities<OrderActivities>(paymentPolicy);
 const compensations = proxyActivities<OrderActivities>(compensationPolicy);
 
+/** A step's undo, told why the saga stopped: the failure reason, or `cancelled`. */
 interface Compensation {
   name: string;
-  run: () => Promise<unknown>;
+  run: (reason: string) => Promise<unknown>;
 }
 
 /** Why the saga stops short of confirmation; carried to the compensation and the final status. */
@@ -38,6 +39,11 @@ class SagaStop {
     readonly status: 'failed' | 'cancelled',
     readonly reason?: FailureReason,
   ) {}
+
+  /** What the compensations and events give as the reason: the failure reason, or `cancelled`. */
+  get undoReason(): string {
+    return this.status === 'cancelled' ? 'cancelled' : (this.reason ?? 'processing_error');
+  }
 }
 
 /**
@@ -56,18 +62,15 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
   };
   const state: OrderSagaState = { orderId: input.orderId, status: 'pending', compensated: [], uncompensated: [] };
   const undo: Compensation[] = [];
-  let cancelRequested: { reason: string } | undefined;
-  /** What the compensations tell the world they undo for: the failure reason, or `cancelled`. */
-  let stopReason = 'processing_error';
-  let paymentConfirmation: { providerPaymentId: string; succeeded: boolean } | undefined;
+  const inbox: SagaInbox = {};
 
   setHandler(statusQuery, () => state);
   setHandler(cancelSignal, ({ reason }) => {
     // Once the order is confirmed there is nothing left to cancel; the API answers 409 before this.
-    if (state.status !== 'confirmed') cancelRequested ??= { reason: reason ?? 'cancelled_by_customer' };
+    if (state.status !== 'confirmed') inbox.cancel ??= { reason: reason ?? 'cancelled_by_customer' };
   });
   setHandler(paymentConfirmedSignal, (confirmation) => {
-    paymentConfirmation = confirmation;
+    inbox.paymentConfirmation = confirmation;
   });
 
   const setStatus = (status: OrderStatus, reason?: FailureReason) => {
@@ -75,20 +78,15 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     state.failureReason = reason;
     upsertSearchAttributes([{ key: OrderStatusAttribute, value: status }]);
   };
-  upsertSearchAttributes([
-    { key: OrderId, value: input.orderId },
-    { key: CustomerId, value: input.userId },
-    { key: OrderTotal, value: input.orderTotal },
-    { key: OrderStatusAttribute, value: 'pending' },
-  ]);
+  upsertSearchAttributes(orderSearchAttributePairs(input));
 
   const stopIfCancelled = () => {
-    if (cancelRequested) throw new SagaStop('cancelled');
+    if (inbox.cancel) throw new SagaStop('cancelled');
   };
 
   try {
     stopIfCancelled();
-    undo.push({ name: 'releaseReservation', run: () => compensations.releaseReservation({ ...context, reason: stopReason }) });
+    undo.push({ name: 'releaseReservation', run: (reason) => compensations.releaseReservation({ ...context, reason }) });
     const reservation = await steps.reserveInventory(context).catch(rethrowAs('OutOfStock', 'out_of_stock'));
     state.reservationId = reservation.reservationId;
     state.reservationExpiresAt = reservation.expiresAt;
@@ -103,20 +101,8 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
 
     if (charge.status === 'requires_action') {
       setStatus('awaiting_payment');
-      // 3-D Secure: the customer has until the reservation expires; the webhook signals the outcome.
-      const deadline = Date.now() + reservation.expiresInMs;
-      for (;;) {
-        const answered = await condition(
-          () => paymentConfirmation !== undefined || cancelRequested !== undefined,
-          Math.max(deadline - Date.now(), 1),
-        );
-        stopIfCancelled();
-        if (!answered) throw new SagaStop('failed', 'payment_timeout');
-        const completed = await payments.completePayment(context).then(() => true, stillPending);
-        if (completed) break;
-        // The provider does not agree yet (a webhook ahead of the customer, or a forged one): wait on.
-        paymentConfirmation = undefined;
-      }
+      // 3-D Secure: the customer has until the reservation expires.
+      await awaitCustomerPayment(context, inbox, Date.now() + reservation.expiresInMs);
     }
 
     stopIfCancelled();
@@ -127,12 +113,11 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     const stop = error instanceof SagaStop ? error : undefined;
     if (!stop) log.error('saga step failed for a reason that is not a business refusal', { error });
     const final = stop ?? new SagaStop('failed', 'processing_error');
-    stopReason = final.status === 'cancelled' ? 'cancelled' : (final.reason ?? 'processing_error');
     await CancellationScope.nonCancellable(async () => {
-      await compensate(undo, state);
+      await compensate(undo, state, final.undoReason);
       await (final.status === 'cancelled'
-        ? compensations.cancelOrder({ ...context, reason: cancelRequested?.reason ?? 'cancelled' })
-        : compensations.failOrder({ ...context, reason: stopReason }));
+        ? compensations.cancelOrder({ ...context, reason: inbox.cancel?.reason ?? 'cancelled' })
+        : compensations.failOrder({ ...context, reason: final.undoReason }));
     });
     setStatus(final.status, final.reason);
     if (state.uncompensated.length) {
@@ -147,11 +132,37 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
   }
 }
 
+/** What the saga's signals left for it: the customer's cancel, the payment webhook's word. */
+interface SagaInbox {
+  cancel?: { reason: string };
+  paymentConfirmation?: { providerPaymentId: string; succeeded: boolean };
+}
+
+/**
+ * Waits for the customer to complete 3-D Secure: on each webhook signal, asks the provider (through
+ * `completePayment`) whether the payment completed; a webhook the provider does not agree with yet
+ * (ahead of the customer, or forged) is dropped and the wait goes on. Stops the saga on a cancel,
+ * a decline, or when the deadline passes (`payment_timeout`).
+ */
+async function awaitCustomerPayment(context: SagaContext, inbox: SagaInbox, deadline: number): Promise<void> {
+  for (;;) {
+    const answered = await condition(
+      () => inbox.paymentConfirmation !== undefined || inbox.cancel !== undefined,
+      Math.max(deadline - Date.now(), 1),
+    );
+    if (inbox.cancel) throw new SagaStop('cancelled');
+    if (!answered) throw new SagaStop('failed', 'payment_timeout');
+    const completed = await payments.completePayment(context).then(() => true, stillPending);
+    if (completed) return;
+    inbox.paymentConfirmation = undefined;
+  }
+}
+
 /** Runs every registered compensation, newest first; one that keeps failing is recorded, and the rest still run. */
-async function compensate(undo: Compensation[], state: OrderSagaState): Promise<void> {
+async function compensate(undo: Compensation[], state: OrderSagaState, reason: string): Promise<void> {
   for (const step of [...undo].reverse()) {
     try {
-      await step.run();
+      await step.run(reason);
       state.compensated.push(step.name);
     } catch (error) {
       if (isCancellation(error)) throw error;

@@ -3,10 +3,10 @@ import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
-import { FakePaymentProvider, testTokens } from '../domain/payments/fake-provider.js';
-import { createStockedProduct, placeOrder } from '../domain/test-fixtures.js';
-import { sagaInputFor, testConfig, uniqueName } from '../test/support.js';
-import { startTestOrderWorker } from '../workers/test-support.js';
+import { FakePaymentProvider, testTokens } from '../fake-payment-provider/provider.js';
+import { createStockedProduct, placeOrder } from '../test/support/domain.js';
+import { sagaInputFor, testConfig, uniqueName } from '../test/support/env.js';
+import { startTestOrderWorker } from '../test/support/worker.js';
 import { orderSagaType, orderWorkflowId } from './definitions.js';
 
 const config = testConfig();

@@ -1,12 +1,8 @@
 import { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { type z } from 'zod';
-import { AppError, ValidationError } from '../../domain/errors.js';
-import { UnauthorizedError } from '../auth.js';
-import { DependencyUnavailableError } from '../circuit-breaker.js';
+import { AppError } from '../../domain/errors.js';
 import { PROBLEM_CONTENT_TYPE, problemType, statusTitle, type Problem, type ProblemFieldError } from '../problem.js';
-import { InvalidSignatureError } from '../webhook-signature.js';
 
 /** Fastify's own request errors, by code: what kind of problem each is. */
 const fastifyProblemKinds: Record<string, string> = {
@@ -29,10 +25,6 @@ function problem(request: FastifyRequest, status: number, kind: string | undefin
   };
 }
 
-function fieldErrors(issues: readonly Pick<z.core.$ZodIssue, 'path' | 'message'>[], where: ProblemFieldError['in']): ProblemFieldError[] {
-  return issues.map((i) => ({ in: where, pointer: `/${i.path.map(String).join('/')}`, detail: i.message }));
-}
-
 /** Maps any error to a problem, and the headers that go with it. */
 function toProblem(error: unknown, request: FastifyRequest): { problem: Problem; headers: Record<string, string> } {
   if (hasZodFastifySchemaValidationErrors(error)) {
@@ -41,27 +33,8 @@ function toProblem(error: unknown, request: FastifyRequest): { problem: Problem;
     const detail = `the request ${where} is invalid: ${errors.map((e) => `${e.pointer} ${e.detail}`).join('; ')}`;
     return { problem: problem(request, 400, 'Validation', detail, { errors }), headers: {} };
   }
-  if (error instanceof UnauthorizedError) {
-    return {
-      problem: problem(request, 401, 'Unauthorized', error.message),
-      headers: { 'www-authenticate': `Bearer error="invalid_token", error_description="${error.message.replaceAll('"', "'")}"` },
-    };
-  }
-  if (error instanceof InvalidSignatureError) {
-    return { problem: problem(request, 400, 'InvalidSignature', error.message), headers: {} };
-  }
-  if (error instanceof DependencyUnavailableError) {
-    return {
-      problem: problem(request, 503, 'DependencyUnavailable', `${error.message}; retry after ${error.retryAfterSeconds} s`),
-      headers: { 'retry-after': String(error.retryAfterSeconds) },
-    };
-  }
-  if (error instanceof ValidationError) {
-    const issues = Array.isArray(error.details.issues) ? (error.details.issues as z.core.$ZodIssue[]) : [];
-    return { problem: problem(request, 400, error.type, error.message, issues.length ? { errors: fieldErrors(issues, 'body') } : {}), headers: {} };
-  }
   if (error instanceof AppError) {
-    return { problem: problem(request, error.status, error.type, error.message), headers: {} };
+    return { problem: problem(request, error.status, error.type, error.message, error.problemMembers()), headers: error.headers() };
   }
   const fastifyError = error as Partial<FastifyError>;
   if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {

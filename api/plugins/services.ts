@@ -9,7 +9,7 @@ import { createTokenVerifier, type TokenVerifier } from '../auth.js';
 import { CircuitBreaker } from '../circuit-breaker.js';
 import { Database, isDatabaseAnswer } from '../database.js';
 import { dependencyProbes, type HealthProbes } from '../health.js';
-import { OrderSagaGateway, isTemporalAnswer } from '../saga.js';
+import { OrderSagaGateway, isTemporalAnswer } from '../order-saga-client.js';
 
 /** What the routes use: the servers behind their circuit breakers, the clock, the token check. */
 export interface Services {

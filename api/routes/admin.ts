@@ -1,7 +1,7 @@
 import { type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toApiAmount } from '../../domain/money.js';
-import { orderStats } from '../../events/subscribers/analytics.js';
+import { orderStats } from '../../read-models/analytics.js';
 import { problems } from '../schemas.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;

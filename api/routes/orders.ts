@@ -2,7 +2,7 @@ import { type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { toApiAmount } from '../../domain/money.js';
 import { type ShippingAddress } from '../../domain/orders.js';
 import { orderWorkflowId } from '../../workflows/definitions.js';
-import { getOrderOfUser, listOrdersOfUser, requestCancellation, submitOrder, type OrderDetails } from '../orders.js';
+import { getOrderOfUser, listOrdersOfUser, requestCancellation, submitOrder, type OrderDetails } from '../order-service.js';
 import { callerOf } from '../plugins/auth.js';
 import { traceIdOf } from '../plugins/correlation.js';
 import {

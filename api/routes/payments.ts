@@ -1,8 +1,8 @@
 import { type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { handlePaymentWebhook } from '../payments.js';
+import { handlePaymentWebhook } from '../payment-webhook.js';
 import { paymentWebhookSchema, problems, webhookReceivedSchema } from '../schemas.js';
-import { SIGNATURE_HEADER, verifyWebhookSignature } from '../webhook-signature.js';
+import { SIGNATURE_HEADER, verifyWebhookSignature } from '../../domain/payments/webhook-signature.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

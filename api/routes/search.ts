@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import { type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toApiAmount } from '../../domain/money.js';
-import { searchProducts } from '../../events/subscribers/search.js';
+import { searchProducts } from '../../read-models/search.js';
 import { problems } from '../schemas.js';
 
 const searchQuerySchema = z.strictObject({

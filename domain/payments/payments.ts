@@ -1,6 +1,5 @@
-import { z } from 'zod';
 import { inTransaction, type Db } from '../../db/prisma.js';
-import type { Payment, PaymentStatus, Prisma } from '../../generated/prisma/client.js';
+import type { Order, Payment, PaymentStatus, Prisma } from '../../generated/prisma/client.js';
 import type { Clock } from '../clock.js';
 import {
   IllegalTransitionError,
@@ -9,7 +8,8 @@ import {
   PaymentPendingError,
   ValidationError,
 } from '../errors.js';
-import { Decimal, toApiAmount, toMinorUnits, type DecimalValue } from '../money.js';
+import { Decimal, toApiAmount, toMinorUnits } from '../money.js';
+import { type EventContext } from '../events/envelope.js';
 import { orderEventContext, recordEvent } from '../outbox.js';
 import type { CallOptions, PaymentProvider, ProviderCharge } from './provider.js';
 
@@ -33,16 +33,12 @@ export interface PaymentSummary {
   nextActionUrl: string | null;
 }
 
-const chargeSchema = z.strictObject({
-  orderId: z.uuid(),
-  amount: z.union([z.string(), z.number(), z.instanceof(Decimal)]),
-  currency: z.string().regex(/^[A-Z]{3}$/),
-  token: z.string().min(1),
-});
+/** The order a charge is for, as the caller read it: what it costs, and who and which request its events name. */
+export type ChargedOrder = Pick<Order, 'id' | 'total' | 'currency' | 'userId' | 'correlationId' | 'traceId'>;
+
 export interface ChargePaymentInput {
-  orderId: string;
-  amount: DecimalValue;
-  currency: string;
+  order: ChargedOrder;
+  /** The card token from the client (`tok_visa`...). */
   token: string;
 }
 
@@ -102,8 +98,8 @@ function paymentRef(payment: Payment) {
 }
 
 /** Announces a payment's outcome: payment.success or payment.failed (requires_action has no event). */
-async function announceOutcome(tx: Prisma.TransactionClient, payment: Payment, now: Date): Promise<void> {
-  const context = await orderEventContext(tx, payment.orderId);
+async function announceOutcome(tx: Prisma.TransactionClient, payment: Payment, now: Date, context?: EventContext): Promise<void> {
+  context ??= await orderEventContext(tx, payment.orderId);
   const aggregate = { type: 'order', id: payment.orderId } as const;
   if (payment.status === 'succeeded') {
     await recordEvent(tx, { eventType: 'payment.success', aggregate, context, occurredAt: now, data: paymentRef(payment) });
@@ -130,7 +126,7 @@ async function lockPayments(tx: Prisma.TransactionClient, orderId: string): Prom
  * Stores the provider's answer to an order's charge (once: a repeat finds the row) with its
  * transaction id and its event, in one transaction.
  */
-async function recordCharge(deps: PaymentDeps, orderId: string, charge: ProviderCharge): Promise<Payment> {
+async function recordCharge(deps: PaymentDeps, orderId: string, charge: ProviderCharge, context?: EventContext): Promise<Payment> {
   return inTransaction(deps.db, async (tx) => {
     await lockPayments(tx, orderId);
     const existing = await tx.payment.findUnique({ where: { idempotencyKey: keys.charge(orderId) } });
@@ -154,54 +150,42 @@ async function recordCharge(deps: PaymentDeps, orderId: string, charge: Provider
         updatedAt: now,
       },
     });
-    await announceOutcome(tx, payment, now);
+    await announceOutcome(tx, payment, now, context);
     return payment;
   });
 }
 
 /**
- * Charges an order once, whatever the retries: the idempotency key is the order id, both at the
- * provider and in the payments table. Records the payment with `payment.success`, or with
+ * Charges an order's total once, whatever the retries: the idempotency key is the order id, both
+ * at the provider and in the payments table. Records the payment with `payment.success`, or with
  * `payment.failed` and then throws PaymentDeclinedError; a 3-D Secure charge is recorded as
  * `requires_action` and completes through confirmPayment. Transient provider failures are thrown
- * as retryable errors and record nothing.
+ * as retryable errors and record nothing. The order is the caller's: this reads no order row.
  */
 export async function chargePayment(
   deps: PaymentDeps,
   input: ChargePaymentInput,
   options: CallOptions = {},
 ): Promise<PaymentSummary> {
-  const parsed = chargeSchema.safeParse(input);
-  if (!parsed.success) throw new ValidationError(z.prettifyError(parsed.error), { issues: parsed.error.issues });
-  const { orderId, currency, token } = parsed.data;
-  const amount = new Decimal(parsed.data.amount);
-
-  const order = await deps.db.order.findUnique({ where: { id: orderId }, select: { total: true, currency: true } });
-  if (!order) throw new NotFoundError('order', orderId);
-  if (!order.total.equals(amount) || order.currency !== currency) {
-    throw new ValidationError(
-      `charge of ${amount.toFixed(2)} ${currency} does not match order ${orderId} total ${order.total.toFixed(2)} ${order.currency}`,
-    );
+  const { order, token } = input;
+  if (!token) throw new ValidationError('a payment token is required');
+  const existing = await deps.db.payment.findUnique({ where: { idempotencyKey: keys.charge(order.id) } });
+  if (existing) {
+    if (existing.status === 'failed') throw declined(existing);
+    // A repeat: the 3-D Secure link is the provider's to tell again.
+    const action = existing.status === 'requires_action' ? await deps.provider.retrieve(existing.providerPaymentId, options) : undefined;
+    return summarize(existing, action?.nextAction?.url ?? null);
   }
-
-  const existing = await deps.db.payment.findUnique({ where: { idempotencyKey: keys.charge(orderId) } });
-  const payment =
-    existing ??
-    (await recordCharge(
-      deps,
-      orderId,
-      await deps.provider.charge(
-        { idempotencyKey: keys.charge(orderId), amount: toMinorUnits(amount), currency, token, reference: orderId },
-        options,
-      ),
-    ));
+  const charge = await deps.provider.charge(
+    { idempotencyKey: keys.charge(order.id), amount: toMinorUnits(order.total), currency: order.currency, token, reference: order.id },
+    options,
+  );
+  const context = { correlationId: order.correlationId, userId: order.userId, traceId: order.traceId };
+  const payment = await recordCharge(deps, order.id, charge, context);
   if (payment.status === 'failed') throw declined(payment);
-  return summarize(payment, payment.status === 'requires_action' ? await nextActionUrl(deps, payment, options) : null);
-}
-
-async function nextActionUrl(deps: PaymentDeps, payment: Payment, options: CallOptions): Promise<string | null> {
-  const charge = await deps.provider.retrieve(payment.providerPaymentId, options);
-  return charge.nextAction?.url ?? null;
+  // The provider's answer to this charge carries the 3-D Secure link; a payment recorded by a racing
+  // attempt has the same charge (one idempotency key), so its link too.
+  return summarize(payment, payment.status === 'requires_action' ? (charge.nextAction?.url ?? null) : null);
 }
 
 /** The order's payment; when none was recorded but the provider charged (the answer was lost), that charge recorded now. */

@@ -1,4 +1,3 @@
-import { type Db } from '../../db/prisma.js';
 import { type Prisma } from '../../generated/prisma/client.js';
 import { Decimal } from '../../domain/money.js';
 import { type EventHandler, type Subscriber } from '../consumer.js';
@@ -79,32 +78,4 @@ export function createAnalyticsSubscriber(): Subscriber {
     group: 'analytics-service-group',
     handlers: { 'order.created': created, 'order.confirmed': confirmed, 'order.failed': ended, 'order.cancelled': ended },
   };
-}
-
-export interface HourlyOrderStats {
-  hour: Date;
-  status: string;
-  currency: string;
-  orders: number;
-  revenue: Decimal;
-}
-
-/** The hours in [from, to), oldest first, and their totals per status and currency. */
-export async function orderStats(
-  db: Db,
-  range: { from: Date; to: Date },
-): Promise<{ hours: HourlyOrderStats[]; totals: Omit<HourlyOrderStats, 'hour'>[] }> {
-  const rows = await db.orderStatsHourly.findMany({
-    where: { hour: { gte: range.from, lt: range.to } },
-    orderBy: [{ hour: 'asc' }, { status: 'asc' }, { currency: 'asc' }],
-  });
-  const totals = new Map<string, Omit<HourlyOrderStats, 'hour'>>();
-  for (const row of rows) {
-    const key = `${row.status}/${row.currency}`;
-    const total = totals.get(key) ?? { status: row.status, currency: row.currency, orders: 0, revenue: new Decimal(0) };
-    total.orders += row.orders;
-    total.revenue = total.revenue.add(row.revenue);
-    totals.set(key, total);
-  }
-  return { hours: rows, totals: [...totals.values()] };
 }

@@ -2,8 +2,9 @@ import { type Prisma } from '../../generated/prisma/client.js';
 import { type Clock } from '../../domain/clock.js';
 import { recordEvent } from '../../domain/outbox.js';
 import { type EventHandler, type Subscriber } from '../consumer.js';
-import { uuidV5 } from '../envelope.js';
-import { type EventEnvelope } from '../schemas.js';
+import { EVENT_ID_NAMESPACE } from '../../domain/events/envelope.js';
+import { uuidV5 } from '../../domain/ids.js';
+import { type EventEnvelope } from '../../domain/events/schemas.js';
 import { type Mailer, type MailMessage } from './mailer.js';
 
 type FinalOrderEvent = EventEnvelope<'order.confirmed' | 'order.failed' | 'order.cancelled'>;
@@ -64,7 +65,7 @@ export function createNotificationSubscriber(deps: NotificationDeps): Subscriber
     const { template, subject, text } = composeOrderEmail(event);
     const { order_id: orderId, user_id: userId } = event.data;
     const message: MailMessage = {
-      id: uuidV5(`notification:${event.event_id}`),
+      id: uuidV5(`notification:${event.event_id}`, EVENT_ID_NAMESPACE),
       to: recipientOf(userId, deps.recipientDomain),
       subject,
       text,

@@ -1,11 +1,11 @@
 import { NativeConnection } from '@temporalio/worker';
-import { createActivities } from '../activities/index.js';
-import { type Config } from '../config/index.js';
-import { type Db } from '../db/prisma.js';
-import { systemClock } from '../domain/clock.js';
-import { type PaymentProvider } from '../domain/payments/provider.js';
-import { type Telemetry } from '../telemetry/index.js';
-import { bundleOrderWorkflows, createOrderWorker } from './order-worker.js';
+import { createActivities } from '../../activities/index.js';
+import { type Config } from '../../config/index.js';
+import { type Db } from '../../db/prisma.js';
+import { systemClock } from '../../domain/clock.js';
+import { type PaymentProvider } from '../../domain/payments/provider.js';
+import { type Telemetry } from '../../telemetry/index.js';
+import { bundleOrderWorkflows, createOrderWorker } from '../../workers/order-worker.js';
 
 export interface RunningTestWorker {
   /** Stops polling, lets running tasks finish, and closes the connection. */

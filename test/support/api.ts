@@ -3,14 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { type FastifyInstance } from 'fastify';
-import { type Config } from '../config/index.js';
-import { createPrisma } from '../db/prisma.js';
-import { type PrismaClient } from '../generated/prisma/client.js';
-import { testConfig, uniqueName } from '../test/support.js';
-import { type OrderSagaInput } from '../workflows/definitions.js';
-import { buildApp } from './app.js';
-import { signDevToken } from './auth.js';
-import { createKafkaAdmin, createTemporalClient } from './dependencies.js';
+import { type Config } from '../../config/index.js';
+import { createPrisma } from '../../db/prisma.js';
+import { type PrismaClient } from '../../generated/prisma/client.js';
+import { testConfig, uniqueName } from './env.js';
+import { type OrderSagaInput } from '../../workflows/definitions.js';
+import { buildApp } from '../../api/app.js';
+import { signDevToken } from '../../api/auth.js';
+import { createKafkaAdmin, createTemporalClient } from '../../api/dependencies.js';
 
 export interface TestApi {
   app: FastifyInstance;

@@ -10,10 +10,11 @@ import {
 } from '@opentelemetry/api';
 import { type IHeaders, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import pg from 'pg';
-import { type Db } from '../db/prisma.js';
-import { type PrismaClient } from '../generated/prisma/client.js';
-import { type Logger } from './log.js';
-import { type KafkaNames, type Topic } from './topics.js';
+import { type Db } from '../../db/prisma.js';
+import { type PrismaClient } from '../../generated/prisma/client.js';
+import { type Logger } from '../../runtime/log.js';
+import { type Topic } from '../../domain/events/topics.js';
+import { type KafkaNames } from '../kafka-names.js';
 
 /** The channel the outbox trigger NOTIFYs on (prisma/migrations/…_outbox_notify). */
 export const OUTBOX_CHANNEL = 'outbox_inserted';

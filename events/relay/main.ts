@@ -1,11 +1,12 @@
-import { loadConfig } from '../config/index.js';
-import { createPrisma } from '../db/prisma.js';
-import { initTelemetry } from '../telemetry/index.js';
-import { createIdempotentProducer, createKafka } from './kafka.js';
-import { createLogger } from './log.js';
-import { ensureTopics, exitOnSignal } from './process.js';
+import { loadConfig } from '../../config/index.js';
+import { createPrisma } from '../../db/prisma.js';
+import { initTelemetry } from '../../telemetry/index.js';
+import { createIdempotentProducer, createKafka } from '../kafka.js';
+import { createLogger } from '../../runtime/log.js';
+import { ensureTopics } from '../process.js';
+import { runProcess } from '../../runtime/lifecycle.js';
 import { OutboxRelay, outboxLag } from './relay.js';
-import { kafkaNames } from './topics.js';
+import { kafkaNames } from '../kafka-names.js';
 
 /** How often the relay logs its lag. */
 const LAG_LOG_INTERVAL_MS = 30_000;
@@ -15,10 +16,10 @@ const LAG_LOG_INTERVAL_MS = 30_000;
  * until SIGINT or SIGTERM, which let the batch in flight finish before the connections close.
  * Run as many as you like: they share the work and keep each order's events in order.
  */
-async function main(): Promise<void> {
-  const config = loadConfig();
+const config = loadConfig();
+const log = createLogger('relay', config.logLevel);
+runProcess({ name: 'outbox relay', log, deadlineMs: config.shutdownDeadlineMs }, async () => {
   const telemetry = initTelemetry(config, { serviceName: 'outbox-relay' });
-  const log = createLogger('relay', config.logLevel);
   const names = kafkaNames(config.kafka.topicPrefix);
   const kafka = createKafka(config, 'relay');
 
@@ -47,16 +48,13 @@ async function main(): Promise<void> {
     );
   }, LAG_LOG_INTERVAL_MS);
 
-  exitOnSignal(log, async () => {
-    clearInterval(lagTimer);
-    await relay.stop();
-    await producer.disconnect();
-    await prisma.$disconnect();
-    await telemetry.shutdown();
-  });
-}
-
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
+  return {
+    close: async () => {
+      clearInterval(lagTimer);
+      await relay.stop();
+      await producer.disconnect();
+      await prisma.$disconnect();
+      await telemetry.shutdown();
+    },
+  };
 });

@@ -1,21 +1,8 @@
-import { createHash } from 'node:crypto';
+import { uuidV5 } from '../ids.js';
 import { EVENT_VERSION, type EventData, type EventEnvelope, type EventType } from './schemas.js';
 
 /** Namespace of this system's event ids (a fixed random UUID: changing it changes every id). */
-const EVENT_ID_NAMESPACE = '5b0f7c8e-4a35-4d0b-9a55-0f4f3c2d9e61';
-
-/** RFC 9562 UUID version 5 (SHA-1, name-based): the same name gives the same id, always. */
-export function uuidV5(name: string, namespace: string = EVENT_ID_NAMESPACE): string {
-  const hash = createHash('sha1')
-    .update(Buffer.from(namespace.replaceAll('-', ''), 'hex'))
-    .update(name, 'utf8')
-    .digest();
-  const bytes = hash.subarray(0, 16);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x50;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
+export const EVENT_ID_NAMESPACE = '5b0f7c8e-4a35-4d0b-9a55-0f4f3c2d9e61';
 
 /**
  * The id of the event of `eventType` about an aggregate: derived, not random, so a retried step
@@ -23,7 +10,7 @@ export function uuidV5(name: string, namespace: string = EVENT_ID_NAMESPACE): st
  * a type that may legitimately happen more than once for one aggregate (a product's updates).
  */
 export function eventIdFor(aggregateId: string, eventType: EventType, occurrence?: string): string {
-  return uuidV5([aggregateId, eventType, ...(occurrence === undefined ? [] : [occurrence])].join(':'));
+  return uuidV5([aggregateId, eventType, ...(occurrence === undefined ? [] : [occurrence])].join(':'), EVENT_ID_NAMESPACE);
 }
 
 const sourceServices: Record<string, string> = {

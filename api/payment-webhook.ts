@@ -1,6 +1,6 @@
 import { NotFoundError } from '../domain/errors.js';
 import { type Database } from './database.js';
-import { type OrderSagaGateway } from './saga.js';
+import { type OrderSagaGateway } from './order-saga-client.js';
 
 /** The provider's event types that complete a payment that required the customer's action. */
 const outcomes: Record<string, boolean> = {

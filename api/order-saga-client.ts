@@ -7,8 +7,25 @@ import {
   paymentConfirmedSignal,
   type OrderSagaInput,
 } from '../workflows/definitions.js';
-import { CustomerId, OrderId, OrderStatus, OrderTotal } from '../workflows/search-attributes.js';
+import { orderSearchAttributePairs } from '../workflows/search-attributes.js';
+import { toApiAmount } from '../domain/money.js';
+import { type Order } from '../generated/prisma/client.js';
 import { type CircuitBreaker } from './circuit-breaker.js';
+
+/** The order a saga is started for, as the API has it. */
+export type SagaOrder = Pick<Order, 'id' | 'userId' | 'correlationId' | 'traceId' | 'total'>;
+
+/** The one place the saga's input is built: from the order as written, and the client's payment. */
+export function orderSagaInput(order: SagaOrder, payment: OrderSagaInput['payment']): OrderSagaInput {
+  return {
+    orderId: order.id,
+    userId: order.userId,
+    correlationId: order.correlationId,
+    traceId: order.traceId,
+    orderTotal: toApiAmount(order.total),
+    payment,
+  };
+}
 
 /**
  * The API's side of the saga: starts and signals `OrderSaga` by type name and id (it never loads
@@ -27,7 +44,8 @@ export class OrderSagaGateway {
   }
 
   /** Starts the saga of an order; starting one that already runs is a no-op, and a finished one is never run again. */
-  async start(input: OrderSagaInput): Promise<string> {
+  async start(order: SagaOrder, payment: OrderSagaInput['payment']): Promise<string> {
+    const input = orderSagaInput(order, payment);
     const workflowId = orderWorkflowId(input.orderId);
     const options = {
       workflowId,
@@ -35,12 +53,7 @@ export class OrderSagaGateway {
       args: [input] as [OrderSagaInput],
       workflowIdConflictPolicy: 'USE_EXISTING',
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      typedSearchAttributes: new TypedSearchAttributes([
-        { key: OrderId, value: input.orderId },
-        { key: CustomerId, value: input.userId },
-        { key: OrderStatus, value: 'pending' },
-        { key: OrderTotal, value: input.orderTotal },
-      ]),
+      typedSearchAttributes: new TypedSearchAttributes(orderSearchAttributePairs(input)),
     } as const;
     try {
       await this.call(() => this.client.workflow.start(orderSagaType, options));

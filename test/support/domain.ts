@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { PrismaClient } from '../generated/prisma/client.js';
-import { parseEvent, type EventEnvelope } from '../events/schemas.js';
-import type { Clock } from './clock.js';
-import { Decimal } from './money.js';
-import { createOrder, type OrderWithDetails } from './orders.js';
+import type { PrismaClient } from '../../generated/prisma/client.js';
+import { parseEvent, type EventEnvelope } from '../../domain/events/schemas.js';
+import type { Clock } from '../../domain/clock.js';
+import { Decimal } from '../../domain/money.js';
+import { createOrder, type OrderWithDetails } from '../../domain/orders.js';
 
 /** Data for tests: fresh rows with fresh ids, so tests share one database without meeting. */
 

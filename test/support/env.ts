@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { inject } from 'vitest';
-import { loadConfig, type Config } from '../config/index.js';
-import type { OrderSagaInput } from '../workflows/definitions.js';
+import { loadConfig, type Config } from '../../config/index.js';
+import { orderSagaInput, type SagaOrder } from '../../api/order-saga-client.js';
+import type { OrderSagaInput } from '../../workflows/definitions.js';
 
 /** The configuration tests run with: the local stack, and this run's own database. */
 export function testConfig(): Config {
@@ -15,14 +16,8 @@ export function uniqueName(prefix: string): string {
 }
 
 /** What the API hands OrderSaga for an order placed by a test, paid with a test card token. */
-export function sagaInputFor(order: { id: string; userId: string; total: { toNumber(): number } }, token: string): OrderSagaInput {
-  return {
-    orderId: order.id,
-    userId: order.userId,
-    correlationId: uniqueName('corr'),
-    orderTotal: order.total.toNumber(),
-    payment: { method: 'card', token },
-  };
+export function sagaInputFor(order: SagaOrder, token: string): OrderSagaInput {
+  return orderSagaInput(order, { method: 'card', token });
 }
 
 /** Runs `work` with a client of the run's database, as the project's role (which may create databases). */

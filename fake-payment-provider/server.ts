@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { signWebhook } from '../../api/webhook-signature.js';
-import { isAppError } from '../errors.js';
-import type { FakePaymentProvider } from './fake-provider.js';
-import type { ProviderErrorBody } from './http-provider.js';
+import { signWebhook } from '../domain/payments/webhook-signature.js';
+import { isAppError } from '../domain/errors.js';
+import type { FakePaymentProvider } from './provider.js';
+import type { ProviderErrorBody } from '../domain/payments/http-provider.js';
 
 export interface FakeProviderServerOptions {
   provider: FakePaymentProvider;

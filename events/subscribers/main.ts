@@ -1,26 +1,27 @@
-import { loadConfig } from '../config/index.js';
-import { createPrisma } from '../db/prisma.js';
-import { systemClock } from '../domain/clock.js';
-import { initTelemetry } from '../telemetry/index.js';
-import { startSubscriber, type RunningSubscriber } from './consumer.js';
-import { createIdempotentProducer, createKafka } from './kafka.js';
-import { createLogger } from './log.js';
-import { ensureTopics, exitOnSignal } from './process.js';
-import { createAnalyticsSubscriber } from './subscribers/analytics.js';
-import { createMailer } from './subscribers/mailer.js';
-import { createNotificationSubscriber } from './subscribers/notification.js';
-import { createSearchSubscriber } from './subscribers/search.js';
-import { kafkaNames } from './topics.js';
+import { loadConfig } from '../../config/index.js';
+import { createPrisma } from '../../db/prisma.js';
+import { systemClock } from '../../domain/clock.js';
+import { initTelemetry } from '../../telemetry/index.js';
+import { startSubscriber, type RunningSubscriber } from '../consumer.js';
+import { createIdempotentProducer, createKafka } from '../kafka.js';
+import { createLogger } from '../../runtime/log.js';
+import { ensureTopics } from '../process.js';
+import { runProcess } from '../../runtime/lifecycle.js';
+import { createAnalyticsSubscriber } from './analytics.js';
+import { createMailer } from './mailer.js';
+import { createNotificationSubscriber } from './notification.js';
+import { createSearchSubscriber } from './search.js';
+import { kafkaNames } from '../kafka-names.js';
 
 /**
  * The subscribers process (`npm run subscribers`): notification, search and analytics, each in its
  * own consumer group. Provisions the topics first (the broker creates none on demand). SIGINT or
  * SIGTERM lets each finish the event in hand, commits, and leaves the groups.
  */
-async function main(): Promise<void> {
-  const config = loadConfig();
+const config = loadConfig();
+const log = createLogger('subscribers', config.logLevel);
+runProcess({ name: 'subscribers', log, deadlineMs: config.shutdownDeadlineMs }, async () => {
   const telemetry = initTelemetry(config, { serviceName: 'event-subscribers' });
-  const log = createLogger('subscribers', config.logLevel);
   const names = kafkaNames(config.kafka.topicPrefix);
   const kafka = createKafka(config, 'subscribers');
 
@@ -51,16 +52,13 @@ async function main(): Promise<void> {
     'subscribers running',
   );
 
-  exitOnSignal(log, async () => {
-    await Promise.all(running.map((r) => r.stop()));
-    mailer.close();
-    await producer.disconnect();
-    await prisma.$disconnect();
-    await telemetry.shutdown();
-  });
-}
-
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
+  return {
+    close: async () => {
+      await Promise.all(running.map((r) => r.stop()));
+      mailer.close();
+      await producer.disconnect();
+      await prisma.$disconnect();
+      await telemetry.shutdown();
+    },
+  };
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildEnvelope, eventIdFor } from './envelope.js';
 import { eventSchemas, eventTypes, parseEvent } from './schemas.js';
-import { seedExamples } from './seed-examples.js';
+import { seedExamples } from '../../test/fixtures/seed-examples.js';
 import { consumerGroups, topicOf, topics } from './topics.js';
 
 describe('event schemas', () => {

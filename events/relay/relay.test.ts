@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPrisma } from '../db/prisma.js';
-import { type PrismaClient } from '../generated/prisma/client.js';
-import { createIdempotentProducer } from './kafka.js';
+import { createPrisma } from '../../db/prisma.js';
+import { type PrismaClient } from '../../generated/prisma/client.js';
+import { createIdempotentProducer } from '../kafka.js';
 import { OutboxRelay, outboxLag } from './relay.js';
-import { consumeUntil, memoryLogger, recordProductUpdates, startEventsWorld, type EventsWorld, type Received } from './test-support.js';
+import { consumeUntil, memoryLogger, recordProductUpdates, startEventsWorld, type EventsWorld, type Received } from '../../test/support/events.js';
 
 let world: EventsWorld;
 const producers: Producer[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { IdempotencyKeyReusedError, PaymentProviderUnavailableError, ValidationError } from '../errors.js';
-import { FakePaymentProvider, testTokens } from './fake-provider.js';
+import { IdempotencyKeyReusedError, PaymentProviderUnavailableError, ValidationError } from '../domain/errors.js';
+import { FakePaymentProvider, testTokens } from './provider.js';
 
 const request = (token: string, key = `key-${Math.random()}`) => ({
   idempotencyKey: key,

@@ -11,11 +11,10 @@ import {
   requestHash,
   type StoredResponse,
 } from '../domain/idempotency.js';
-import { toApiAmount } from '../domain/money.js';
 import { canTransition, createOrder, getOrder, transitionOrder, type OrderLine } from '../domain/orders.js';
 import { type Prisma } from '../generated/prisma/client.js';
 import { type Database } from './database.js';
-import { type OrderSagaGateway } from './saga.js';
+import { type OrderSagaGateway } from './order-saga-client.js';
 import { type SubmitOrderBody } from './schemas.js';
 
 export interface OrderServiceDeps {
@@ -108,14 +107,7 @@ async function placeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, h
 
   let workflowId: string;
   try {
-    workflowId = await deps.saga.start({
-      orderId,
-      userId,
-      correlationId: request.correlationId,
-      traceId: order.traceId,
-      orderTotal: toApiAmount(order.total),
-      payment: body.payment,
-    });
+    workflowId = await deps.saga.start(order, body.payment);
   } catch (error) {
     await deps.db.run((db) =>
       db.$transaction(async (tx) => {
@@ -152,14 +144,7 @@ async function resumeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, 
   const { userId, idempotencyKey: key, body } = request;
   const order = await deps.db.run((db) => getOrder(db, orderId));
   await deps.saga.ensureAvailable();
-  const workflowId = await deps.saga.start({
-    orderId,
-    userId,
-    correlationId: order.correlationId,
-    traceId: order.traceId,
-    orderTotal: toApiAmount(order.total),
-    payment: body.payment,
-  });
+  const workflowId = await deps.saga.start(order, body.payment);
   const accepted: SubmittedOrder['body'] = { order_id: orderId, order_number: order.orderNumber, status: 'pending', workflow_id: workflowId };
   if (key) await deps.db.run((db) => completeIdempotencyKey(db, { userId, key }, { status: 202, body: accepted }));
   return { body: accepted, replayed: true };

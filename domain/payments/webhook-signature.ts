@@ -1,10 +1,14 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { AppError } from '../errors.js';
 
 /** The header the payment provider signs its callbacks with: `t=<unix seconds>,v1=<hex HMAC-SHA256>`, as Stripe's. */
 export const SIGNATURE_HEADER = 'payment-signature';
 
-export class InvalidSignatureError extends Error {
-  override name = 'InvalidSignatureError';
+/** A callback that is not signed with the shared secret, or not recently: refused with 400. */
+export class InvalidSignatureError extends AppError {
+  readonly type = 'InvalidSignature';
+  readonly status = 400;
+  readonly retryable = false;
 }
 
 function hmac(secret: string, timestamp: number, payload: Buffer | string): string {

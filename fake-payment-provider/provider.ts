@@ -6,8 +6,8 @@ import {
   NotFoundError,
   PaymentProviderUnavailableError,
   ValidationError,
-} from '../errors.js';
-import type { CallOptions, ChargeRequest, PaymentProvider, ProviderCharge } from './provider.js';
+} from '../domain/errors.js';
+import type { CallOptions, ChargeRequest, PaymentProvider, ProviderCharge } from '../domain/payments/provider.js';
 
 /** The test card tokens of CONTRACT §3 (Stripe's test-mode names). */
 export const testTokens = {

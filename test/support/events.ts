@@ -1,23 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { Partitioners, type Admin, type Kafka, type KafkaMessage } from 'kafkajs';
-import { type Config } from '../config/index.js';
-import { createPrisma } from '../db/prisma.js';
-import { type Clock } from '../domain/clock.js';
-import { PaymentDeclinedError } from '../domain/errors.js';
-import { commitReservation, releaseReservation, reserveInventory } from '../domain/inventory.js';
-import { createOrder, transitionOrder, type OrderWithDetails } from '../domain/orders.js';
-import { recordEvent } from '../domain/outbox.js';
-import { chargePayment } from '../domain/payments/payments.js';
-import { type PaymentProvider } from '../domain/payments/provider.js';
-import { address } from '../domain/test-fixtures.js';
-import { type PrismaClient } from '../generated/prisma/client.js';
-import { applyMigrations } from '../prisma/migrate.js';
-import { testConfig, uniqueName, withDatabaseClient } from '../test/support.js';
-import { type RetryPolicy } from './consumer.js';
-import { createKafka } from './kafka.js';
-import { type Logger } from './log.js';
-import { provisionTopics, topicSpecs } from './provision.js';
-import { kafkaNames, type KafkaNames } from './topics.js';
+import { type Config } from '../../config/index.js';
+import { createPrisma } from '../../db/prisma.js';
+import { type Clock } from '../../domain/clock.js';
+import { PaymentDeclinedError } from '../../domain/errors.js';
+import { commitReservation, releaseReservation, reserveInventory } from '../../domain/inventory.js';
+import { createOrder, transitionOrder, type OrderWithDetails } from '../../domain/orders.js';
+import { recordEvent } from '../../domain/outbox.js';
+import { chargePayment } from '../../domain/payments/payments.js';
+import { type PaymentProvider } from '../../domain/payments/provider.js';
+import { address } from './domain.js';
+import { type PrismaClient } from '../../generated/prisma/client.js';
+import { applyMigrations } from '../../prisma/migrate.js';
+import { testConfig, uniqueName, withDatabaseClient } from './env.js';
+import { type RetryPolicy } from '../../events/consumer.js';
+import { createKafka } from '../../events/kafka.js';
+import { type Logger } from '../../runtime/log.js';
+import { provisionTopics, topicSpecs } from '../../events/provision.js';
+import { kafkaNames, type KafkaNames } from '../../events/kafka-names.js';
 
 /**
  * The events tests' world: a database of their own (the relay publishes every unpublished row, so
@@ -193,7 +193,7 @@ export async function runSaga(
   try {
     await chargePayment(
       { ...db, provider: deps.payments },
-      { orderId: placed.id, amount: placed.total, currency: placed.currency, token: order.token },
+      { order: placed, token: order.token },
     );
   } catch (error) {
     if (!(error instanceof PaymentDeclinedError)) throw error;

@@ -1,0 +1,25 @@
+import { loadConfig } from '../config/index.js';
+import { runProcess } from '../runtime/lifecycle.js';
+import { createLogger } from '../runtime/log.js';
+import { initTelemetry } from '../telemetry/index.js';
+import { buildApp } from './app.js';
+import { createConnections } from './dependencies.js';
+
+/**
+ * `npm run api`: the gateway as a process. On SIGTERM or SIGINT it stops taking requests, lets the
+ * running ones finish, then closes the connections and flushes the spans.
+ */
+const config = loadConfig();
+runProcess({ name: 'api', log: createLogger('api', config.logLevel), deadlineMs: config.shutdownDeadlineMs }, async () => {
+  const telemetry = initTelemetry(config, { serviceName: config.api.serviceName });
+  const connections = createConnections(config);
+  const app = await buildApp({ config, ...connections });
+  await app.listen({ host: config.api.host, port: config.api.port });
+  return {
+    close: async () => {
+      await app.close();
+      await connections.close();
+      await telemetry.shutdown();
+    },
+  };
+});
