@@ -13,29 +13,38 @@ export interface Running {
  * The one lifecycle of every process (API, worker, relay, subscribers, fake provider): start it,
  * and on SIGINT or SIGTERM, an uncaught exception or an unhandled rejection, close it once within
  * `deadlineMs`, then exit: 0 after a signal, 1 after an error, a failed close or an overrun
- * deadline. A second signal exits at once.
+ * deadline. A further signal while closing is logged and changes nothing (a terminal's Ctrl-C reaches
+ * the whole process group, and `npm start` then sends SIGTERM too): the deadline bounds the close.
  */
 export function runProcess(options: { name: string; log: Logger; deadlineMs: number }, start: () => Promise<Running>): void {
   const { name, log, deadlineMs } = options;
   let running: Promise<Running | undefined> = Promise.resolve(undefined);
   let closing = false;
+  let closedBy: NodeJS.Signals | undefined;
   const lifecycle = closeWithGrace(
     {
       delay: deadlineMs,
       logger: { error: (message: unknown) => log.error({ err: message }, `${name}: ${String(message)}`) },
-      // Ended by the process itself (`done` below), not by an empty event loop.
-      skip: ['beforeExit'],
+      // Signals are handled below; the end comes from the process itself (`done`), not an empty event loop.
+      skip: ['SIGINT', 'SIGTERM', 'beforeExit'],
     },
-    async ({ signal, err, manual }) => {
+    async ({ err }) => {
       closing = true;
       if (err) log.error({ err }, `${name} failed; closing`);
-      else if (signal) log.info({ signal, deadlineMs }, `${name} shutting down`);
-      else if (manual) log.info({}, `${name} stopped; closing`);
+      else if (closedBy) log.info({ signal: closedBy, deadlineMs }, `${name} shutting down`);
+      else log.info({}, `${name} stopped; closing`);
       const started = await running.catch(() => undefined);
       await started?.close();
       log.info({}, `${name} closed`);
     },
   );
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (closing) return log.info({ signal }, `${name} is already shutting down`);
+      closedBy = signal;
+      lifecycle.close();
+    });
+  }
   running = start().then(
     (started) => {
       started.done?.then(
