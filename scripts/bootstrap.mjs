@@ -58,6 +58,7 @@ const [command, ...args] = process.argv.slice(2);
 const commands = {
   start: [bin('tsx'), ['scripts/start.ts', ...args]],
   test: [bin('vitest'), ['run', ...args]],
+  bench: [bin('tsx'), ['bench/main.ts', ...args]],
 };
 if (!commands[command]) {
   console.error(`bootstrap: unknown command '${command}'; one of ${Object.keys(commands).join(', ')}`);

@@ -1,69 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError, loadConfig, projectRoot, type Config } from '../config/index.js';
-import { createPrisma } from '../db/prisma.js';
-import { applyMigrations } from '../prisma/migrate.js';
-import { seedCatalog } from '../prisma/seed.js';
-import { systemClock } from '../domain/clock.js';
-import { createKafka } from '../events/kafka.js';
-import { createLogger } from '../runtime/log.js';
-import { ensureTopics } from '../events/process.js';
-import { rebuildProductSearch } from '../read-models/search.js';
+import { ConfigError, loadConfig } from '../config/index.js';
 import { StackError } from '../stack/processes.js';
 import { up } from '../stack/stack.js';
-
-/** The application's processes, each its own npm script, as they would run in production. */
-interface AppProcess {
-  name: string;
-  script: string;
-  /** A line the process prints once it serves. */
-  ready: string;
-}
-
-const processes: AppProcess[] = [
-  { name: 'payments', script: 'fake-payment-provider/main.ts', ready: 'fake payment provider listening' },
-  { name: 'worker', script: 'workers/main.ts', ready: 'order worker polling' },
-  { name: 'api', script: 'api/main.ts', ready: 'Server listening' },
-  { name: 'relay', script: 'events/relay/main.ts', ready: 'outbox relay running' },
-  { name: 'subscribers', script: 'events/subscribers/main.ts', ready: 'subscribers running' },
-];
-
-function launch(app: AppProcess, onExit: (code: number | null) => void): { child: ChildProcess; ready: Promise<void> } {
-  // tsx as a loader in one process, so that the signals sent to the child reach the app itself.
-  const child = spawn(process.execPath, ['--import', 'tsx', app.script], {
-    cwd: projectRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let resolveReady: () => void;
-  const ready = new Promise<void>((resolve) => (resolveReady = resolve));
-  const prefix = `${app.name.padEnd(11)} | `;
-  for (const stream of [child.stdout!, child.stderr!]) {
-    let partial = '';
-    stream.on('data', (chunk: Buffer) => {
-      const lines = (partial + chunk.toString()).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.includes(app.ready)) resolveReady();
-        process.stdout.write(prefix + line + '\n');
-      }
-    });
-  }
-  child.once('exit', onExit);
-  return { child, ready };
-}
-
-async function prepareDatabase(config: Config): Promise<void> {
-  const applied = await applyMigrations(config.postgres.url);
-  console.log(`start: migrations ${applied.length ? `applied: ${applied.join(', ')}` : 'up to date'}`);
-  const prisma = createPrisma(config.postgres.url);
-  try {
-    const seeded = await seedCatalog(prisma);
-    console.log(`start: catalog seeded (${JSON.stringify(seeded)})`);
-    console.log(`start: search read model rebuilt for ${await rebuildProductSearch(prisma, systemClock)} products`);
-  } finally {
-    await prisma.$disconnect();
-  }
-}
+import { launchApplication, prepareApplication, type RunningApplication } from './application.js';
 
 /**
  * `npm start`: the whole system on this machine. Installs and starts the stack, migrates and seeds
@@ -73,37 +11,20 @@ async function prepareDatabase(config: Config): Promise<void> {
 async function main(): Promise<void> {
   const config = loadConfig();
   await up(config, { say: (line) => console.log(`start: ${line}`) });
-  await prepareDatabase(config);
-  // Once, before the relay and the subscribers start, so that the two do not race to create them.
-  await ensureTopics(createKafka(config, 'start'), config, createLogger('start', 'warn'));
+  await prepareApplication(config, (line) => console.log(`start: ${line}`));
 
-  const children: ChildProcess[] = [];
-  let stopping = false;
-  const stopAll = (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    for (const child of children) child.kill('SIGTERM');
-    void Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null))).then(() => process.exit(code));
+  const stopAll = async (code: number) => {
+    await (await launching.catch(() => undefined))?.stop();
+    process.exit(code);
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stopAll(0));
-
-  const readiness = processes.map((app) => {
-    const { child, ready } = launch(app, (code) => {
-      if (!stopping) {
-        console.error(`start: ${app.name} exited (${code}); stopping the others`);
-        stopAll(1);
-      }
-    });
-    children.push(child);
-    return Promise.race([ready, sleep(120_000).then(() => Promise.reject(new StackError(`${app.name} did not start within 2 minutes`)))]);
+  const launching: Promise<RunningApplication> = launchApplication({
+    onExit: (name, code) => {
+      console.error(`start: ${name} exited (${code}); stopping the others`);
+      void stopAll(1);
+    },
   });
-  try {
-    await Promise.all(readiness);
-  } catch (error) {
-    console.error(`start: ${(error as Error).message}`);
-    stopAll(1);
-    return;
-  }
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stopAll(0));
+  await launching;
 
   console.log(`
 The order saga is running.
