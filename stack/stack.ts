@@ -47,6 +47,9 @@ export async function up(
   for (const service of services(config, tools, options.only)) {
     urls[service.name] = service.urls;
     const pid = livePid(pidFile(config, service.name));
+    if (pid !== undefined && !runsWith(pid, service.launch().args)) {
+      say(`${service.name} runs with other settings than this checkout starts it with; to apply them: npm run stack -- down ${service.name} && npm run stack -- up`);
+    }
     if (pid === undefined) {
       for (const use of service.ports) {
         if (!(await portIsFree(use.host, use.port))) {
@@ -79,6 +82,16 @@ export async function up(
     await service.afterReady?.();
   }
   return { started, urls };
+}
+
+/** True when the process's command line has every one of `args` (a server started by an older checkout may not). */
+function runsWith(pid: number, args: string[]): boolean {
+  try {
+    const running = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return args.every((arg) => running.includes(arg));
+  } catch {
+    return true;
+  }
 }
 
 /** Stops the services this stack started, by the pids it recorded; returns those it stopped. */
