@@ -40,6 +40,10 @@ const schema = z
     TEMPORAL_UI_PORT: port.default(8233),
     TEMPORAL_NAMESPACE: z.string().default('default'),
     TEMPORAL_TASK_QUEUE: z.string().default('order-saga'),
+    /** Which Temporal the local stack runs: the CLI's dev server (SQLite, Web UI) or the production server on PostgreSQL. */
+    TEMPORAL_SERVER: z.enum(['dev', 'server']).default('dev'),
+    /** The production server's history shards; fixed at its first start (stored in its database). */
+    TEMPORAL_HISTORY_SHARDS: z.coerce.number().int().positive().default(4),
 
     KAFKA_HOST: z.string().default('127.0.0.1'),
     KAFKA_PORT: port.default(9092),
@@ -149,6 +153,8 @@ const schema = z
         uiUrl: `http://${env.TEMPORAL_HOST}:${env.TEMPORAL_UI_PORT}`,
         namespace: env.TEMPORAL_NAMESPACE,
         taskQueue: env.TEMPORAL_TASK_QUEUE,
+        server: env.TEMPORAL_SERVER,
+        historyShards: env.TEMPORAL_HISTORY_SHARDS,
       },
       kafka: {
         host: env.KAFKA_HOST,

@@ -6,6 +6,7 @@ import { toolPaths } from './tools.js';
 
 const usage = `usage: npm run stack -- <command> [service...]
   up [service...]      install what is missing, start the services, wait until they answer
+                       (--temporal server: Temporal's production server on PostgreSQL instead of the dev server)
   down [service...]    stop the services this stack started
   status               which services run, and where
   logs <service>       the last lines of a service's log (postgres, kafka, temporal)
@@ -21,8 +22,11 @@ function parseServices(names: string[]): ServiceName[] {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const config = loadConfig();
+  const [command, ...words] = argv;
+  // `--temporal server|dev` is TEMPORAL_SERVER for this command.
+  const flag = words.indexOf('--temporal');
+  const rest = flag < 0 ? words : words.filter((_, i) => i !== flag && i !== flag + 1);
+  const config = loadConfig(flag < 0 ? process.env : { ...process.env, TEMPORAL_SERVER: words[flag + 1] });
   switch (command) {
     case 'up': {
       const { started, urls } = await up(config, { only: parseServices(rest), say: (line) => console.log(`stack: ${line}`) });

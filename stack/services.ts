@@ -3,12 +3,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time.js';
+import proto from '@temporalio/proto';
+import { stringify as stringifyYaml } from 'yaml';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import type { Config } from '../config/index.js';
 import { orderSearchAttributes } from '../workflows/search-attributes.js';
 import type { DetachedSpec } from './processes.js';
-import { run, StackError } from './processes.js';
+import { run, StackError, waitUntil } from './processes.js';
 import type { ToolPaths } from './tools.js';
 
 export interface PortUse {
@@ -247,7 +250,145 @@ export const devServerTuning: [string, string][] = [
   ['--sqlite-pragma', 'synchronous=normal'],
 ];
 
-export function temporalService({ config, tools }: ServiceContext): Service {
+export function temporalService(context: ServiceContext): Service {
+  return context.config.temporal.server === 'server' ? temporalProductionService(context) : temporalDevService(context);
+}
+
+/** Registers the saga's search attributes (a server that has them already answers AlreadyExists). */
+async function addSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+  const existing = await connection.operatorService.listSearchAttributes({ namespace });
+  const missing = orderSearchAttributes.filter((key) => !existing.customAttributes?.[key.name]);
+  if (!missing.length) return;
+  await connection.operatorService.addSearchAttributes({
+    namespace,
+    searchAttributes: Object.fromEntries(missing.map((key) => [key.name, proto.temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`]])),
+  });
+}
+
+/**
+ * The production Temporal server (TEMPORAL_SERVER=server) on the stack's PostgreSQL, in databases
+ * of its own (`temporal`, `temporal_visibility`), with the same tuning as the dev server and
+ * TEMPORAL_HISTORY_SHARDS shards. It has no Web UI: use the dev server to look at sagas.
+ */
+function temporalProductionService({ config, tools, logDir }: ServiceContext): Service {
+  const t = config.temporal;
+  const pgConfig = config.postgres;
+  const server = tools.temporalServer;
+  const home = path.join(config.stack.stateDir, 'temporal-server');
+  const configDir = path.join(home, 'config');
+  // Each service has a gRPC and a membership port; they sit beside the frontend's, as in Temporal's own configs.
+  const port = { frontend: t.port, history: t.port + 1, matching: t.port + 2, worker: t.port + 6, http: t.port + 10, membership: t.port - 300 };
+  const sqlTool = (database: string, ...command: string[]) =>
+    run(
+      server!.sqlTool,
+      ['--plugin', 'postgres12', '--ep', pgConfig.host, '-p', String(pgConfig.port), '-u', pgConfig.user, '--pw', pgConfig.password, '--db', database, ...command],
+      { logFile: path.join(logDir, 'temporal-schema.log') },
+    );
+  const datastore = (database: string, maxConns: number) => ({
+    sql: {
+      pluginName: 'postgres12',
+      databaseName: database,
+      connectAddr: `${pgConfig.host}:${pgConfig.port}`,
+      connectProtocol: 'tcp',
+      user: pgConfig.user,
+      password: pgConfig.password,
+      maxConns,
+      maxIdleConns: maxConns,
+      maxConnLifetime: '1h',
+    },
+  });
+  const rpc = (grpcPort: number, membershipPort: number) => ({ rpc: { grpcPort, membershipPort, bindOnIP: t.host } });
+
+  return {
+    name: 'temporal',
+    ports: [{ host: t.host, port: t.port, env: 'TEMPORAL_PORT' }],
+    async prepare() {
+      if (!server) throw new StackError('the Temporal server was not built; run the stack with TEMPORAL_SERVER=server');
+      fs.mkdirSync(configDir, { recursive: true });
+      const stamp = path.join(home, '.schema-created');
+      for (const [database, schema] of [['temporal', 'temporal'], ['temporal_visibility', 'visibility']] as const) {
+        if (!fs.existsSync(stamp)) {
+          await sqlTool(database, 'create-database').catch(() => undefined);
+          await sqlTool(database, 'setup-schema', '-v', '0.0');
+        }
+        await sqlTool(database, 'update-schema', '-d', path.join(server.schemaDir, schema, 'versioned'));
+      }
+      fs.writeFileSync(stamp, new Date().toISOString());
+      const dynamicConfig = path.join(configDir, 'dynamicconfig.yaml');
+      fs.writeFileSync(
+        dynamicConfig,
+        stringifyYaml({
+          'history.transferProcessorMaxPollRPS': [{ value: 1000 }],
+          'system.enableActivityEagerExecution': [{ value: true }],
+          'frontend.enableUpdateWorkflowExecution': [{ value: true }],
+        }),
+      );
+      fs.writeFileSync(
+        path.join(configDir, 'stack.yaml'),
+        stringifyYaml({
+          log: { stdout: true, level: 'warn' },
+          persistence: {
+            defaultStore: 'default',
+            visibilityStore: 'visibility',
+            numHistoryShards: t.historyShards,
+            datastores: { default: datastore('temporal', 20), visibility: datastore('temporal_visibility', 4) },
+          },
+          global: { membership: { maxJoinDuration: '30s', broadcastAddress: t.host } },
+          services: {
+            frontend: { rpc: { ...rpc(port.frontend, port.membership).rpc, httpPort: port.http } },
+            history: rpc(port.history, port.membership + 1),
+            matching: rpc(port.matching, port.membership + 2),
+            worker: rpc(port.worker, port.membership + 6),
+          },
+          clusterMetadata: {
+            enableGlobalNamespace: false,
+            failoverVersionIncrement: 10,
+            masterClusterName: 'active',
+            currentClusterName: 'active',
+            clusterInformation: { active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: t.address } },
+          },
+          dcRedirectionPolicy: { policy: 'noop' },
+          dynamicConfigClient: { filepath: dynamicConfig, pollInterval: '10s' },
+        }),
+      );
+    },
+    launch: () => ({
+      command: server!.server,
+      args: ['--root', home, '--config', 'config', '--env', 'stack', '--allow-no-auth', 'start'],
+      marker: home,
+    }),
+    stopSignal: 'SIGTERM',
+    async ready() {
+      const connection = await Connection.connect({ address: t.address, connectTimeout: 1000 });
+      try {
+        await connection.workflowService.getSystemInfo({});
+        return true;
+      } finally {
+        await connection.close();
+      }
+    },
+    readyTimeoutMs: 120_000,
+    async afterReady() {
+      const connection = await Connection.connect({ address: t.address });
+      try {
+        const known = await connection.workflowService.describeNamespace({ namespace: t.namespace }).then(
+          () => true,
+          () => false,
+        );
+        if (!known) {
+          await connection.workflowService.registerNamespace({ namespace: t.namespace, workflowExecutionRetentionPeriod: msToTs('3 days') });
+        }
+        // A new namespace reaches every service's cache within about ten seconds.
+        await waitUntil('the Temporal namespace', () => addSearchAttributes(connection, t.namespace).then(() => true, () => false), 60_000, 'see the temporal log');
+      } finally {
+        await connection.close();
+      }
+    },
+    urls: [`grpc://${t.address}`],
+  };
+}
+
+function temporalDevService({ config, tools }: ServiceContext): Service {
   const temporal = config.temporal;
   const home = path.join(config.stack.stateDir, 'temporal');
   const dbFile = path.join(home, 'temporal.db');

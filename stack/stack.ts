@@ -40,7 +40,7 @@ export async function up(
   const { logDir, runDir } = stackDirs(config);
   fs.mkdirSync(logDir, { recursive: true });
   fs.mkdirSync(runDir, { recursive: true });
-  const tools = await ensureTools(config.stack.cacheDir, logDir, say);
+  const tools = await ensureTools(config.stack.cacheDir, logDir, say, { temporalServer: config.temporal.server === 'server' });
   const started: ServiceName[] = [];
   const urls = {} as Record<ServiceName, string[]>;
 

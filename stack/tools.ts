@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,8 @@ export const versions = {
   temporalCli: '1.5.1',
   kafka: '3.9.2',
   temporalTestServer: '1.38.0',
+  /** The production server the CLI's dev server embeds (TEMPORAL_SERVER=server). */
+  temporalServer: '1.29.1',
 } as const;
 
 export interface ToolPaths {
@@ -17,6 +20,8 @@ export interface ToolPaths {
   /** An executable that starts the time-skipping test server: `<path> <port>`, as @temporalio/testing expects. */
   testServer: string;
   postgresBin: string;
+  /** The production Temporal server, its SQL schema tool and its schema files; built only when TEMPORAL_SERVER=server. */
+  temporalServer?: { server: string; sqlTool: string; schemaDir: string };
 }
 
 export function toolPaths(cacheDir: string): Omit<ToolPaths, 'postgresBin'> {
@@ -74,6 +79,26 @@ async function temporalCli(cacheDir: string, logFile: string, say: (line: string
   });
 }
 
+/**
+ * The production Temporal server and its SQL tool, built from the server's module (no replace
+ * directives) with its schema files copied beside them. Minutes and about 1.6 GB of memory, once.
+ */
+async function temporalServer(cacheDir: string, logFile: string, say: (line: string) => void): Promise<NonNullable<ToolPaths['temporalServer']>> {
+  const dir = path.join(cacheDir, `temporal-server-${versions.temporalServer}`);
+  const paths = { server: path.join(dir, 'server'), sqlTool: path.join(dir, 'temporal-sql-tool'), schemaDir: path.join(dir, 'schema') };
+  await once(dir, async () => {
+    const go = require('go', 'builds the Temporal server');
+    const module = `go.temporal.io/server@v${versions.temporalServer}`;
+    say(`building the Temporal server ${versions.temporalServer} and its SQL tool with go install (a few minutes, once)`);
+    const env = { ...process.env, CGO_ENABLED: '0', GOBIN: dir, GOFLAGS: '-buildvcs=false' };
+    await run(go, ['install', `go.temporal.io/server/cmd/server@v${versions.temporalServer}`, `go.temporal.io/server/cmd/tools/sql@v${versions.temporalServer}`], { logFile, env });
+    fs.renameSync(path.join(dir, 'sql'), paths.sqlTool);
+    const modCache = execFileSync(go, ['env', 'GOMODCACHE'], { env, encoding: 'utf8' }).trim();
+    fs.cpSync(path.join(modCache, module, 'schema', 'postgresql', 'v12'), paths.schemaDir, { recursive: true });
+  });
+  return paths;
+}
+
 /** Copies a small pom's dependencies from Maven Central into `<dir>/lib`. */
 async function mavenClasspath(pom: string, dir: string, what: string, logFile: string, say: (line: string) => void): Promise<string> {
   const java = require('java', `runs ${what}`);
@@ -127,7 +152,12 @@ async function aptInstall(pkg: string, logFile: string, say: (line: string) => v
 }
 
 /** Installs whatever is missing into the cache (and PostgreSQL into the system) and returns where it all is. */
-export async function ensureTools(cacheDir: string, logDir: string, say: (line: string) => void): Promise<ToolPaths> {
+export async function ensureTools(
+  cacheDir: string,
+  logDir: string,
+  say: (line: string) => void,
+  options: { temporalServer?: boolean } = {},
+): Promise<ToolPaths> {
   const paths = toolPaths(cacheDir);
   const logFile = path.join(logDir, 'install.log');
   // One after the other: the Go build and Maven would fight over two cores and a log file.
@@ -142,5 +172,6 @@ export async function ensureTools(cacheDir: string, logDir: string, say: (line: 
     say,
   );
   writeTestServerWrapper(paths.testServer, java);
-  return { ...paths, postgresBin: await postgres(logFile, say) };
+  const server = options.temporalServer ? await temporalServer(cacheDir, logFile, say) : undefined;
+  return { ...paths, postgresBin: await postgres(logFile, say), temporalServer: server };
 }
