@@ -13,6 +13,15 @@ describe('the API settings', () => {
     expect(jwks.jwt.jwksUrl).toBe('https://auth.example.com/.well-known/jwks.json');
   });
 
+  it('trust no proxy unless told, then only the addresses and CIDRs of the load balancers', () => {
+    expect(loadConfig({}).api.trustProxy).toBe(false);
+    expect(loadConfig({ API_TRUST_PROXY: '' }).api.trustProxy).toBe(false);
+    expect(() => loadConfig({ API_TRUST_PROXY: '1' })).toThrow(/API_TRUST_PROXY/);
+    expect(loadConfig({ API_TRUST_PROXY: '10.0.0.0/8, 192.168.1.4,fd00::/8' }).api.trustProxy).toEqual(['10.0.0.0/8', '192.168.1.4', 'fd00::/8']);
+    expect(() => loadConfig({ API_TRUST_PROXY: 'true' })).toThrow(/API_TRUST_PROXY/);
+    expect(() => loadConfig({ API_TRUST_PROXY: '10.0.0.0/33' })).toThrow(/API_TRUST_PROXY/);
+  });
+
   it('read the limits and CORS origins from the environment', () => {
     const config = loadConfig({ API_RATE_LIMIT_USER_PER_MINUTE: '7', API_CORS_ORIGINS: 'https://a.example, https://b.example' });
     expect(config.api.rateLimit.userPerMinute).toBe(7);

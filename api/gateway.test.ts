@@ -246,6 +246,69 @@ describe('rate limits (seed §7)', () => {
   });
 });
 
+describe('rate limits by client address', () => {
+  const badToken = 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.c2lnbmF0dXJl';
+
+  it('count requests refused for bad credentials: past the limit a client guessing tokens gets 429, signed-in users are unaffected', async () => {
+    const limited = await startApi({ api: { rateLimit: { userPerMinute: 3, productsPerMinute: 1000 } } });
+    try {
+      const cart = (authorization: string, remoteAddress = '198.51.100.7') =>
+        limited.app.inject({ method: 'GET', url: '/api/v1/cart', headers: { authorization }, remoteAddress });
+      const statuses = [];
+      for (let i = 0; i < 5; i += 1) statuses.push((await cart(badToken)).statusCode);
+      expect(statuses).toEqual([401, 401, 401, 429, 429]);
+      const refused = await cart('Bearer not-a-jwt');
+      expect(refused.statusCode).toBe(429);
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+      expect((await cart(badToken, '198.51.100.8')).statusCode).toBe(401);
+      expect((await cart((await newUser(limited.config)).authorization)).statusCode).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('ignore X-Forwarded-For unless the proxy is trusted: a forged header cannot pick a bucket', async () => {
+    const limited = await startApi({ api: { rateLimit: { userPerMinute: 100, productsPerMinute: 2 } } });
+    try {
+      const products = (forwardedFor: string) =>
+        limited.app.inject({ method: 'GET', url: '/api/v1/products', headers: { 'x-forwarded-for': forwardedFor }, remoteAddress: '198.51.100.7' });
+      const statuses = [];
+      for (const forged of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) statuses.push((await products(forged)).statusCode);
+      expect(statuses).toEqual([200, 200, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('behind a trusted load balancer, give each client of X-Forwarded-For its own bucket', async () => {
+    const balancer = '10.0.0.5';
+    const limited = await startApi({ api: { trustProxy: ['10.0.0.0/8'], rateLimit: { userPerMinute: 2, productsPerMinute: 2 } } });
+    try {
+      const viaBalancer = (url: string, client: string, headers: Record<string, string> = {}) =>
+        limited.app.inject({ method: 'GET', url, headers: { 'x-forwarded-for': client, ...headers }, remoteAddress: balancer });
+      const statuses = async (url: string, clients: string[], headers?: Record<string, string>) => {
+        const seen = [];
+        for (const client of clients) seen.push((await viaBalancer(url, client, headers)).statusCode);
+        return seen;
+      };
+      expect(await statuses('/api/v1/products', ['203.0.113.1', '203.0.113.1', '203.0.113.1', '203.0.113.2'])).toEqual([200, 200, 429, 200]);
+      expect(await statuses('/api/v1/search?q=shoe', ['203.0.113.1', '203.0.113.1', '203.0.113.1', '203.0.113.2'])).toEqual([200, 200, 429, 200]);
+      expect(await statuses('/api/v1/cart', ['203.0.113.1', '203.0.113.1', '203.0.113.1', '203.0.113.2'], { authorization: badToken })).toEqual([
+        401, 401, 429, 401,
+      ]);
+      // A client that reaches the API around the balancer cannot choose its address either.
+      const direct = (forged: string) =>
+        limited.app.inject({ method: 'GET', url: '/api/v1/products', headers: { 'x-forwarded-for': forged }, remoteAddress: '198.51.100.9' });
+      const direct1 = await direct('203.0.113.50');
+      const direct2 = await direct('203.0.113.51');
+      const direct3 = await direct('203.0.113.52');
+      expect([direct1.statusCode, direct2.statusCode, direct3.statusCode]).toEqual([200, 200, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 describe('the OpenAPI document', () => {
   it('is valid OpenAPI 3 and the docs UI serves it', async () => {
     const res = await api.app.inject({ method: 'GET', url: '/openapi.json' });

@@ -8,6 +8,30 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 
 const port = z.coerce.number().int().min(1).max(65535);
 
+/** Addresses and networks as proxy-addr (Fastify's trustProxy) reads them, with its named ranges. */
+const proxyAddress = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6(), z.enum(['loopback', 'linklocal', 'uniquelocal'])]);
+
+/**
+ * Which proxies may say who the client is in X-Forwarded-For: none (the default: the socket's
+ * peer is the client), or the load balancers' addresses and CIDRs. Never "all" nor a hop count,
+ * which would let a client that reaches the API directly choose its address, and with it its
+ * rate-limit bucket.
+ */
+const trustProxy = z
+  .string()
+  .trim()
+  .default('')
+  .transform((value, ctx): false | string[] => {
+    if (value === '') return false;
+    const entries = value.split(',').map((entry) => entry.trim());
+    const invalid = entries.filter((entry) => !proxyAddress.safeParse(entry).success);
+    if (invalid.length) {
+      ctx.addIssue({ code: 'custom', message: `a comma-separated list of IP addresses and CIDRs, not ${invalid.join(', ')}` });
+      return z.NEVER;
+    }
+    return entries;
+  });
+
 const DEV_JWT_SECRET = 'dev-only-jwt-secret-never-use-in-production';
 const DEV_PAYMENT_WEBHOOK_SECRET = 'whsec_dev_only_never_use_in_production';
 
@@ -87,6 +111,8 @@ const schema = z
     /** Seed §7: signed-in users, and the public catalog. */
     API_RATE_LIMIT_USER_PER_MINUTE: z.coerce.number().int().positive().default(100),
     API_RATE_LIMIT_PRODUCTS_PER_MINUTE: z.coerce.number().int().positive().default(1000),
+    /** The load balancers in front of the API, whose X-Forwarded-For names the client that rate limits count. */
+    API_TRUST_PROXY: trustProxy,
     /** Circuit breakers (seed §1) around Temporal and PostgreSQL. */
     API_BREAKER_FAILURE_THRESHOLD: z.coerce.number().int().positive().default(5),
     API_BREAKER_RESET_MS: z.coerce.number().int().positive().default(30_000),
@@ -189,6 +215,7 @@ const schema = z
           userPerMinute: env.API_RATE_LIMIT_USER_PER_MINUTE,
           productsPerMinute: env.API_RATE_LIMIT_PRODUCTS_PER_MINUTE,
         },
+        trustProxy: env.API_TRUST_PROXY,
         breaker: { failureThreshold: env.API_BREAKER_FAILURE_THRESHOLD, resetMs: env.API_BREAKER_RESET_MS },
         dependencyTimeoutMs: env.API_DEPENDENCY_TIMEOUT_MS,
         idempotencyWaitMs: env.API_IDEMPOTENCY_WAIT_MS,
