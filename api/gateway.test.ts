@@ -1,6 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { SignJWT, generateKeyPair } from 'jose';
+import { SignJWT, decodeJwt, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../config/index.js';
 import { signDevToken } from './auth.js';
 import { newUser, seedProduct, startApi, type TestApi } from '../test/support/api.js';
 
@@ -141,6 +144,36 @@ describe('JWT authentication', () => {
     const encode = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const token = `${encode({ alg: 'none', typ: 'JWT' })}.${encode({ sub: 'admin', exp: inOneHour() })}.`;
     expect((await cart(`Bearer ${token}`)).statusCode).toBe(401);
+  });
+
+  it('answers 401 for a token from another issuer or for another audience when they are configured', async () => {
+    const strict = await startApi({ jwt: { issuer: 'https://auth.shop.example/', audience: 'order-api' } });
+    try {
+      const token = (claims: { iss?: string; aud?: string }) => {
+        let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('someone').setExpirationTime(inOneHour());
+        if (claims.iss) jwt = jwt.setIssuer(claims.iss);
+        if (claims.aud) jwt = jwt.setAudience(claims.aud);
+        return jwt.sign(new TextEncoder().encode(strict.config.jwt.secret));
+      };
+      const cartWith = async (claims: { iss?: string; aud?: string }) =>
+        (await strict.app.inject({ method: 'GET', url: '/api/v1/cart', headers: { authorization: `Bearer ${await token(claims)}` } })).statusCode;
+      expect(await cartWith({ iss: 'https://auth.shop.example/', aud: 'order-api' })).toBe(200);
+      expect(await cartWith({ iss: 'https://evil.example/', aud: 'order-api' })).toBe(401);
+      expect(await cartWith({ iss: 'https://auth.shop.example/', aud: 'another-api' })).toBe(401);
+      expect(await cartWith({})).toBe(401);
+      // `npm run token` signs with the issuer and audience it is configured with.
+      const printed = spawnSync(path.join(projectRoot, 'node_modules', '.bin', 'tsx'), ['scripts/dev-token.ts', 'dev-user'], {
+        cwd: projectRoot,
+        encoding: 'utf8',
+        env: { ...process.env, JWT_SECRET: strict.config.jwt.secret, JWT_ISSUER: 'https://auth.shop.example/', JWT_AUDIENCE: 'order-api' },
+      });
+      expect(printed.status, printed.stderr).toBe(0);
+      const devToken = printed.stdout.trim();
+      expect(decodeJwt(devToken)).toMatchObject({ sub: 'dev-user', iss: 'https://auth.shop.example/', aud: 'order-api' });
+      expect((await strict.app.inject({ method: 'GET', url: '/api/v1/cart', headers: { authorization: `Bearer ${devToken}` } })).statusCode).toBe(200);
+    } finally {
+      await strict.close();
+    }
   });
 
   it('answers 401 for an RS256 token when the API is configured for HS256', async () => {

@@ -126,6 +126,7 @@ const schema = z
     /** HS256 secret; ignored when JWT_JWKS_URL is set (RS256 keys from the JWKS). */
     JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
     JWT_JWKS_URL: z.url().optional(),
+    /** When set, a token must carry this `iss` and `aud`; both are required in production. */
     JWT_ISSUER: z.string().optional(),
     JWT_AUDIENCE: z.string().optional(),
 
@@ -144,6 +145,10 @@ const schema = z
     if (env.NODE_ENV !== 'production') return;
     if (env.JWT_SECRET === DEV_JWT_SECRET && !env.JWT_JWKS_URL) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'set JWT_SECRET or JWT_JWKS_URL in production' });
+    }
+    // A token minted for another service sharing the key must not open this API.
+    for (const name of ['JWT_ISSUER', 'JWT_AUDIENCE'] as const) {
+      if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: `set ${name} in production` });
     }
     if (env.PAYMENT_WEBHOOK_SECRET === DEV_PAYMENT_WEBHOOK_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['PAYMENT_WEBHOOK_SECRET'], message: 'set PAYMENT_WEBHOOK_SECRET in production' });
@@ -224,8 +229,8 @@ const schema = z
       jwt: {
         secret: env.JWT_SECRET,
         jwksUrl: env.JWT_JWKS_URL,
-        issuer: env.JWT_ISSUER,
-        audience: env.JWT_AUDIENCE,
+        issuer: env.JWT_ISSUER || undefined,
+        audience: env.JWT_AUDIENCE || undefined,
       },
       paymentWebhook: {
         secret: env.PAYMENT_WEBHOOK_SECRET,
