@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_LINES_PER_ORDER, MAX_QUANTITY_PER_LINE, shippingAddressSchema } from '../domain/orders.js';
-import { problemSchema } from './problem.js';
+import { PROBLEM_CONTENT_TYPE, problemSchema, statusTitle } from './problem.js';
 
 // The HTTP API's bodies, in snake_case as the seed's examples. The same schemas validate requests,
 // type the handlers and make the OpenAPI document; request objects are strict, so a misspelt field
@@ -171,7 +171,16 @@ export const healthSchema = z
   })
   .meta({ id: 'Health' });
 
-/** The error answers a route may give, all problem details. */
-export function problems<S extends number>(...statuses: S[]): Record<S, typeof problemSchema> {
-  return Object.fromEntries(statuses.map((s) => [s, problemSchema])) as Record<S, typeof problemSchema>;
+interface ProblemResponse {
+  description: string;
+  content: { [PROBLEM_CONTENT_TYPE]: { schema: typeof problemSchema } };
+}
+
+/** The error answers a route may give, all problem details, documented as application/problem+json. */
+export function problems<S extends number>(...statuses: S[]): Record<S, ProblemResponse> {
+  const response = (status: number): ProblemResponse => ({
+    description: statusTitle(status),
+    content: { [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } },
+  });
+  return Object.fromEntries(statuses.map((status) => [status, response(status)])) as Record<S, ProblemResponse>;
 }
