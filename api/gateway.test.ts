@@ -241,6 +241,29 @@ describe('request bodies the API cannot read', () => {
   });
 });
 
+describe('methods a path does not have', () => {
+  it.each([
+    ['PUT', '/api/v1/orders', 'GET, HEAD, POST'],
+    ['DELETE', '/api/v1/orders/00000000-0000-4000-8000-000000000000', 'GET, HEAD'],
+    ['GET', '/api/v1/orders/00000000-0000-4000-8000-000000000000/cancel', 'POST'],
+    ['PATCH', '/api/v1/cart/items/00000000-0000-4000-8000-000000000000', 'DELETE'],
+    ['TRACE', '/health', 'GET, HEAD'],
+    ['QUERY', '/api/v1/products/00000000-0000-4000-8000-000000000000', 'GET, HEAD'],
+  ] as const)('answer %s %s with 405, a problem, and Allow: %s', async (method, url, allow) => {
+    const res = await api.app.inject({ method, url });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toBe(allow);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json()).toMatchObject({ status: 405, type: 'urn:order-saga:problem:method-not-allowed' });
+  });
+
+  it('leave a path that does not exist at 404', async () => {
+    const res = await api.app.inject({ method: 'PUT', url: '/api/v1/nowhere' });
+    expect(res.statusCode).toBe(404);
+    expect(res.headers.allow).toBeUndefined();
+  });
+});
+
 describe('CORS (seed §7)', () => {
   it('answers a preflight for the API with the allowed origin, methods and headers', async () => {
     const res = await api.app.inject({

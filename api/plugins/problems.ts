@@ -44,9 +44,32 @@ function toProblem(error: unknown, request: FastifyRequest): { problem: Problem;
   return { problem: problem(request, 500, undefined, 'the server failed to answer; the request id helps support find out why'), headers: {} };
 }
 
+/** A path the API has, asked with a method it does not answer: 405 with the methods it does (RFC 9110 §15.5.6). */
+class MethodNotAllowedError extends AppError {
+  readonly type = 'MethodNotAllowed';
+  readonly status = 405;
+  readonly retryable = false;
+
+  constructor(
+    method: string,
+    path: string,
+    readonly allowed: string[],
+  ) {
+    super(`${path} does not answer ${method}, only ${allowed.join(', ')}`, { method, path, allowed });
+  }
+
+  override headers(): Record<string, string> {
+    return { allow: this.allowed.join(', ') };
+  }
+}
+
+/** The methods a route can have here (OPTIONS is CORS's, on every path). */
+const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
 /**
  * The one error handler: every error becomes an RFC 9457 problem (application/problem+json).
  * Server-side failures are logged with the request's correlation id; client errors are not noise.
+ * A request no route takes is 405 when its path has routes for other methods, else 404.
  */
 export default fp(
   async (app: FastifyInstance) => {
@@ -56,6 +79,13 @@ export default fp(
         request.log.error({ err: error }, 'request failed');
       }
       return reply.code(body.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
+    });
+    // Before the body is read: a method's unread body must not turn the 405 into a 400 or 415.
+    app.addHook('onRequest', async (request) => {
+      if (!request.is404) return;
+      const path = request.url.split('?')[0] ?? '/';
+      const allowed = ROUTE_METHODS.filter((method) => app.findRoute({ method, url: path }));
+      if (allowed.length) throw new MethodNotAllowedError(request.method, path, allowed);
     });
     app.setNotFoundHandler((request, reply) => {
       const body = problem(request, 404, 'NotFound', `no route for ${request.method} ${request.url.split('?')[0]}`);
