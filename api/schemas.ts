@@ -57,21 +57,29 @@ export const cartSchema = z
 
 export const orderStatusSchema = z.enum(['pending', 'inventory_reserved', 'awaiting_payment', 'confirmed', 'failed', 'cancelled']);
 
+const orderTerms = {
+  shipping_address: shippingAddressSchema,
+  payment: z.strictObject({ method: z.literal('card'), token: z.string().min(1).max(255) }),
+};
+
+/** An order names its items, or takes what is in the cart: exactly one of the two shapes (oneOf). */
 export const submitOrderSchema = z
-  .strictObject({
-    items: z
-      .array(z.strictObject({ product_id: z.uuid(), variant_id: z.uuid().optional(), quantity }))
-      .min(1)
-      .max(MAX_LINES_PER_ORDER)
-      .optional(),
-    from_cart: z.literal(true).optional().describe('order what is in the cart (and empty it) instead of `items`'),
-    shipping_address: shippingAddressSchema,
-    payment: z.strictObject({ method: z.literal('card'), token: z.string().min(1).max(255) }),
-  })
-  .refine((body) => (body.items === undefined) !== (body.from_cart === undefined), {
-    message: 'send either items or from_cart: true, not both and not neither',
-    path: ['items'],
-  })
+  .xor(
+    [
+      z.strictObject({
+        items: z
+          .array(z.strictObject({ product_id: z.uuid(), variant_id: z.uuid().optional(), quantity }))
+          .min(1)
+          .max(MAX_LINES_PER_ORDER),
+        ...orderTerms,
+      }),
+      z.strictObject({
+        from_cart: z.literal(true).describe('order what is in the cart (and empty it) instead of `items`'),
+        ...orderTerms,
+      }),
+    ],
+    { error: 'send either items or from_cart: true, not both and not neither' },
+  )
   .meta({ id: 'SubmitOrder' });
 export type SubmitOrderBody = z.infer<typeof submitOrderSchema>;
 

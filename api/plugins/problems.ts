@@ -25,11 +25,47 @@ function problem(request: FastifyRequest, status: number, kind: string | undefin
   };
 }
 
+/** A zod issue, as fastify-type-provider-zod passes it on; `path` is relative to the issue that holds it. */
+interface Issue {
+  code: string;
+  path: PropertyKey[];
+  message: string;
+  keys?: string[];
+  errors?: Issue[][];
+}
+
+function valueAt(value: unknown, path: PropertyKey[]): unknown {
+  return path.reduce<unknown>((at, key) => (at !== null && typeof at === 'object' ? (at as Record<PropertyKey, unknown>)[key] : undefined), value);
+}
+
+/**
+ * The field errors of one issue. A value that fits no shape of a union (oneOf) is told what is
+ * wrong against the shape it came closest to (the fewest keys unknown to that shape or missing),
+ * not "invalid input"; when no one shape is closest, the union's own message names the shapes.
+ */
+function fieldIssues(issue: Issue, input: unknown): Issue[] {
+  if (issue.code !== 'invalid_union' || !issue.errors?.length) return [issue];
+  const value = valueAt(input, issue.path);
+  const keyMisses = issue.errors.map((shape) =>
+    shape.reduce((misses, i) => {
+      if (i.code === 'unrecognized_keys' && i.path.length === 0) return misses + (i.keys?.length ?? 1);
+      return i.path.length === 1 && valueAt(value, i.path) === undefined ? misses + 1 : misses;
+    }, 0),
+  );
+  const closest = issue.errors.filter((_, index) => keyMisses[index] === Math.min(...keyMisses));
+  if (closest.length !== 1) return [issue];
+  return closest[0]!.flatMap((i) => fieldIssues({ ...i, path: [...issue.path, ...i.path] }, input));
+}
+
 /** Maps any error to a problem, and the headers that go with it. */
 function toProblem(error: unknown, request: FastifyRequest): { problem: Problem; headers: Record<string, string> } {
   if (hasZodFastifySchemaValidationErrors(error)) {
     const where = (error.validationContext ?? 'body') as ProblemFieldError['in'];
-    const errors = error.validation.map((v) => ({ in: where, pointer: v.instancePath || '/', detail: v.message ?? 'is invalid' }));
+    const input = { body: request.body, querystring: request.query, params: request.params, headers: request.headers }[where];
+    const issues = error.validation.flatMap((v) =>
+      fieldIssues({ ...(v.params as Partial<Issue>), code: v.keyword, path: v.instancePath.split('/').filter(Boolean), message: v.message ?? 'is invalid' }, input),
+    );
+    const errors = issues.map((i) => ({ in: where, pointer: `/${i.path.map(String).join('/')}`, detail: i.message }));
     const detail = `the request ${where} is invalid: ${errors.map((e) => `${e.pointer} ${e.detail}`).join('; ')}`;
     return { problem: problem(request, 400, 'Validation', detail, { errors }), headers: {} };
   }
