@@ -216,6 +216,24 @@ describe('the cart', () => {
     expect(unknown.json().detail).toMatch(/price/);
     expect(await api.prisma.cart.count({ where: { userId } })).toBe(0);
   });
+
+  it('answers 409 when what the cart holds refuses a valid request: another currency, a line past its maximum', async () => {
+    const { authorization } = await newUser(api.config);
+    const dollars = await seedProduct(api.prisma, { currency: 'USD' });
+    const euros = await seedProduct(api.prisma, { currency: 'EUR' });
+    const post = (productId: string, quantity: number) =>
+      api.app.inject({ method: 'POST', url: '/api/v1/cart/items', headers: { authorization }, payload: { product_id: productId, quantity } });
+
+    expect((await post(dollars.productId, 60)).statusCode).toBe(201);
+    const otherCurrency = await post(euros.productId, 1);
+    expect(otherCurrency.statusCode).toBe(409);
+    expect(otherCurrency.json()).toMatchObject({ type: 'urn:order-saga:problem:conflict', detail: expect.stringMatching(/USD/) });
+    const tooMany = await post(dollars.productId, 60);
+    expect(tooMany.statusCode).toBe(409);
+    expect(tooMany.json().detail).toMatch(/at most/);
+    const cart = (await api.app.inject({ method: 'GET', url: '/api/v1/cart', headers: { authorization } })).json();
+    expect(cart.items).toEqual([expect.objectContaining({ product_id: dollars.productId, quantity: 60 })]);
+  });
 });
 
 describe('request bodies the API cannot read', () => {

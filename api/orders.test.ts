@@ -82,8 +82,8 @@ describe('POST /api/v1/orders', () => {
     expect(cart.items).toEqual([]);
 
     const empty = await submit(authorization, { from_cart: true, shipping_address: shippingAddress, payment: { method: 'card', token: 'tok_visa' } });
-    expect(empty.statusCode).toBe(400);
-    expect(empty.json().detail).toMatch(/cart is empty/);
+    expect(empty.statusCode).toBe(409);
+    expect(empty.json()).toMatchObject({ type: 'urn:order-saga:problem:conflict', detail: expect.stringMatching(/cart is empty/) });
   });
 });
 
@@ -210,6 +210,17 @@ describe('bad input', () => {
     expect(res.json().detail).toMatch(detail);
     expect(await writesFor(userId)).toEqual({ orders: 0, outbox: 0, keys: 0 });
     expect((await api.temporal.workflow.count(`CustomerId = "${userId}"`)).count).toBe(0);
+  });
+
+  it('answers items priced in different currencies with 409, a conflict with the catalog, writing nothing', async () => {
+    const { userId, authorization } = await newUser(api.config);
+    const dollars = await seedProduct(api.prisma, { currency: 'USD' });
+    const euros = await seedProduct(api.prisma, { currency: 'EUR' });
+    const body = { ...orderBody(dollars.productId), items: [dollars, euros].map((p) => ({ product_id: p.productId, quantity: 1 })) };
+    const res = await submit(authorization, body);
+    expect(res.statusCode).toBe(409);
+    expect(res.json().detail).toMatch(/different currencies/);
+    expect(await writesFor(userId)).toEqual({ orders: 0, outbox: 0, keys: 0 });
   });
 
   it('is documented as it is validated: one of items or from_cart, never both nor neither (oneOf)', async () => {
