@@ -1,6 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { SignJWT, generateKeyPair } from 'jose';
+import { SignJWT, decodeJwt, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../config/index.js';
 import { signDevToken } from './auth.js';
 import { newUser, seedProduct, startApi, type TestApi } from '../test/support/api.js';
 
@@ -143,6 +146,36 @@ describe('JWT authentication', () => {
     expect((await cart(`Bearer ${token}`)).statusCode).toBe(401);
   });
 
+  it('answers 401 for a token from another issuer or for another audience when they are configured', async () => {
+    const strict = await startApi({ jwt: { issuer: 'https://auth.shop.example/', audience: 'order-api' } });
+    try {
+      const token = (claims: { iss?: string; aud?: string }) => {
+        let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('someone').setExpirationTime(inOneHour());
+        if (claims.iss) jwt = jwt.setIssuer(claims.iss);
+        if (claims.aud) jwt = jwt.setAudience(claims.aud);
+        return jwt.sign(new TextEncoder().encode(strict.config.jwt.secret));
+      };
+      const cartWith = async (claims: { iss?: string; aud?: string }) =>
+        (await strict.app.inject({ method: 'GET', url: '/api/v1/cart', headers: { authorization: `Bearer ${await token(claims)}` } })).statusCode;
+      expect(await cartWith({ iss: 'https://auth.shop.example/', aud: 'order-api' })).toBe(200);
+      expect(await cartWith({ iss: 'https://evil.example/', aud: 'order-api' })).toBe(401);
+      expect(await cartWith({ iss: 'https://auth.shop.example/', aud: 'another-api' })).toBe(401);
+      expect(await cartWith({})).toBe(401);
+      // `npm run token` signs with the issuer and audience it is configured with.
+      const printed = spawnSync(path.join(projectRoot, 'node_modules', '.bin', 'tsx'), ['scripts/dev-token.ts', 'dev-user'], {
+        cwd: projectRoot,
+        encoding: 'utf8',
+        env: { ...process.env, JWT_SECRET: strict.config.jwt.secret, JWT_ISSUER: 'https://auth.shop.example/', JWT_AUDIENCE: 'order-api' },
+      });
+      expect(printed.status, printed.stderr).toBe(0);
+      const devToken = printed.stdout.trim();
+      expect(decodeJwt(devToken)).toMatchObject({ sub: 'dev-user', iss: 'https://auth.shop.example/', aud: 'order-api' });
+      expect((await strict.app.inject({ method: 'GET', url: '/api/v1/cart', headers: { authorization: `Bearer ${devToken}` } })).statusCode).toBe(200);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('answers 401 for an RS256 token when the API is configured for HS256', async () => {
     const { privateKey } = await generateKeyPair('RS256');
     const token = await new SignJWT({}).setProtectedHeader({ alg: 'RS256' }).setSubject('rsa-user').setExpirationTime(inOneHour()).sign(privateKey);
@@ -183,6 +216,37 @@ describe('the cart', () => {
     expect(unknown.json().detail).toMatch(/price/);
     expect(await api.prisma.cart.count({ where: { userId } })).toBe(0);
   });
+
+  it('answers 409 when what the cart holds refuses a valid request: another currency, a line past its maximum', async () => {
+    const { authorization } = await newUser(api.config);
+    const dollars = await seedProduct(api.prisma, { currency: 'USD' });
+    const euros = await seedProduct(api.prisma, { currency: 'EUR' });
+    const post = (productId: string, quantity: number) =>
+      api.app.inject({ method: 'POST', url: '/api/v1/cart/items', headers: { authorization }, payload: { product_id: productId, quantity } });
+
+    expect((await post(dollars.productId, 60)).statusCode).toBe(201);
+    const otherCurrency = await post(euros.productId, 1);
+    expect(otherCurrency.statusCode).toBe(409);
+    expect(otherCurrency.json()).toMatchObject({ type: 'urn:order-saga:problem:conflict', detail: expect.stringMatching(/USD/) });
+    const tooMany = await post(dollars.productId, 60);
+    expect(tooMany.statusCode).toBe(409);
+    expect(tooMany.json().detail).toMatch(/at most/);
+    const cart = (await api.app.inject({ method: 'GET', url: '/api/v1/cart', headers: { authorization } })).json();
+    expect(cart.items).toEqual([expect.objectContaining({ product_id: dollars.productId, quantity: 60 })]);
+  });
+});
+
+describe('GET /api/v1/admin/stats', () => {
+  it('answers a range whose from is not before its to as empty, since the document allows any two times', async () => {
+    const authorization = `Bearer ${await signDevToken(api.config.jwt, 'stats-admin', undefined, ['admin'])}`;
+    const stats = (query: string) => api.app.inject({ method: 'GET', url: `/api/v1/admin/stats?${query}`, headers: { authorization } });
+    for (const query of ['from=2031-05-06T09:00:00Z&to=2031-05-06T09:00:00Z', 'from=2031-05-06T09:00:00Z&to=2031-05-06T07:00:00Z']) {
+      const res = await stats(query);
+      expect(res.statusCode, query).toBe(200);
+      expect(res.json(), query).toMatchObject({ hours: [], totals: [] });
+    }
+    expect((await stats('from=yesterday')).statusCode).toBe(400);
+  });
 });
 
 describe('request bodies the API cannot read', () => {
@@ -205,6 +269,29 @@ describe('request bodies the API cannot read', () => {
     });
     expect(huge.statusCode).toBe(413);
     expect(huge.json()).toMatchObject({ status: 413, type: 'urn:order-saga:problem:body-too-large' });
+  });
+});
+
+describe('methods a path does not have', () => {
+  it.each([
+    ['PUT', '/api/v1/orders', 'GET, HEAD, POST'],
+    ['DELETE', '/api/v1/orders/00000000-0000-4000-8000-000000000000', 'GET, HEAD'],
+    ['GET', '/api/v1/orders/00000000-0000-4000-8000-000000000000/cancel', 'POST'],
+    ['PATCH', '/api/v1/cart/items/00000000-0000-4000-8000-000000000000', 'DELETE'],
+    ['TRACE', '/health', 'GET, HEAD'],
+    ['QUERY', '/api/v1/products/00000000-0000-4000-8000-000000000000', 'GET, HEAD'],
+  ] as const)('answer %s %s with 405, a problem, and Allow: %s', async (method, url, allow) => {
+    const res = await api.app.inject({ method, url });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toBe(allow);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json()).toMatchObject({ status: 405, type: 'urn:order-saga:problem:method-not-allowed' });
+  });
+
+  it('leave a path that does not exist at 404', async () => {
+    const res = await api.app.inject({ method: 'PUT', url: '/api/v1/nowhere' });
+    expect(res.statusCode).toBe(404);
+    expect(res.headers.allow).toBeUndefined();
   });
 });
 
@@ -246,6 +333,69 @@ describe('rate limits (seed §7)', () => {
   });
 });
 
+describe('rate limits by client address', () => {
+  const badToken = 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.c2lnbmF0dXJl';
+
+  it('count requests refused for bad credentials: past the limit a client guessing tokens gets 429, signed-in users are unaffected', async () => {
+    const limited = await startApi({ api: { rateLimit: { userPerMinute: 3, productsPerMinute: 1000 } } });
+    try {
+      const cart = (authorization: string, remoteAddress = '198.51.100.7') =>
+        limited.app.inject({ method: 'GET', url: '/api/v1/cart', headers: { authorization }, remoteAddress });
+      const statuses = [];
+      for (let i = 0; i < 5; i += 1) statuses.push((await cart(badToken)).statusCode);
+      expect(statuses).toEqual([401, 401, 401, 429, 429]);
+      const refused = await cart('Bearer not-a-jwt');
+      expect(refused.statusCode).toBe(429);
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+      expect((await cart(badToken, '198.51.100.8')).statusCode).toBe(401);
+      expect((await cart((await newUser(limited.config)).authorization)).statusCode).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('ignore X-Forwarded-For unless the proxy is trusted: a forged header cannot pick a bucket', async () => {
+    const limited = await startApi({ api: { rateLimit: { userPerMinute: 100, productsPerMinute: 2 } } });
+    try {
+      const products = (forwardedFor: string) =>
+        limited.app.inject({ method: 'GET', url: '/api/v1/products', headers: { 'x-forwarded-for': forwardedFor }, remoteAddress: '198.51.100.7' });
+      const statuses = [];
+      for (const forged of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) statuses.push((await products(forged)).statusCode);
+      expect(statuses).toEqual([200, 200, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('behind a trusted load balancer, give each client of X-Forwarded-For its own bucket', async () => {
+    const balancer = '10.0.0.5';
+    const limited = await startApi({ api: { trustProxy: ['10.0.0.0/8'], rateLimit: { userPerMinute: 2, productsPerMinute: 2 } } });
+    try {
+      const viaBalancer = (url: string, client: string, headers: Record<string, string> = {}) =>
+        limited.app.inject({ method: 'GET', url, headers: { 'x-forwarded-for': client, ...headers }, remoteAddress: balancer });
+      const statuses = async (url: string, clients: string[], headers?: Record<string, string>) => {
+        const seen = [];
+        for (const client of clients) seen.push((await viaBalancer(url, client, headers)).statusCode);
+        return seen;
+      };
+      expect(await statuses('/api/v1/products', ['203.0.113.1', '203.0.113.1', '203.0.113.1', '203.0.113.2'])).toEqual([200, 200, 429, 200]);
+      expect(await statuses('/api/v1/search?q=shoe', ['203.0.113.1', '203.0.113.1', '203.0.113.1', '203.0.113.2'])).toEqual([200, 200, 429, 200]);
+      expect(await statuses('/api/v1/cart', ['203.0.113.1', '203.0.113.1', '203.0.113.1', '203.0.113.2'], { authorization: badToken })).toEqual([
+        401, 401, 429, 401,
+      ]);
+      // A client that reaches the API around the balancer cannot choose its address either.
+      const direct = (forged: string) =>
+        limited.app.inject({ method: 'GET', url: '/api/v1/products', headers: { 'x-forwarded-for': forged }, remoteAddress: '198.51.100.9' });
+      const direct1 = await direct('203.0.113.50');
+      const direct2 = await direct('203.0.113.51');
+      const direct3 = await direct('203.0.113.52');
+      expect([direct1.statusCode, direct2.statusCode, direct3.statusCode]).toEqual([200, 200, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 describe('the OpenAPI document', () => {
   it('is valid OpenAPI 3 and the docs UI serves it', async () => {
     const res = await api.app.inject({ method: 'GET', url: '/openapi.json' });
@@ -262,9 +412,9 @@ describe('the OpenAPI document', () => {
     expect(page.body).toContain('swagger-ui');
   });
 
-  it('documents every route of CONTRACT §2, and each answers with a status it documents', async () => {
+  it('documents every route of CONTRACT §2, and each answers with a status and content type it documents', async () => {
     const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
-      paths: Record<string, Record<string, { responses: Record<string, unknown>; security?: unknown[] }>>;
+      paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }>; security?: unknown[] }>>;
     };
     const operations = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })));
     expect(operations.map((o) => `${o.method.toUpperCase()} ${o.path}`).sort()).toEqual(
@@ -296,8 +446,9 @@ describe('the OpenAPI document', () => {
         ...(method === 'post' ? { payload: {} } : {}),
       });
       expect(Object.keys(op.responses), `${method.toUpperCase()} ${path} answered ${res.statusCode}`).toContain(String(res.statusCode));
-      const type = res.statusCode >= 400 ? /^application\/problem\+json/ : /^application\/json/;
-      expect(res.headers['content-type'], `${method.toUpperCase()} ${path}`).toMatch(type);
+      const type = res.statusCode >= 400 ? 'application/problem+json' : 'application/json';
+      expect(String(res.headers['content-type']).split(';')[0], `${method.toUpperCase()} ${path}`).toBe(type);
+      expect(Object.keys(op.responses[res.statusCode]?.content ?? {}), `${method.toUpperCase()} ${path} documents its ${res.statusCode}`).toEqual([type]);
     }
   });
 });

@@ -86,8 +86,7 @@ async function placeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, h
     db.$transaction(
       async (tx) => {
         if (key) await claimIdempotencyKey(tx, { userId, key, requestHash: hash, resourceId: orderId });
-        const fromCart = body.from_cart ? await cartOrderLines(tx, userId) : undefined;
-        const lines: OrderLine[] = fromCart?.lines ?? requestedLines(body);
+        const { lines, cartItemIds } = 'items' in body ? { lines: requestedLines(body.items), cartItemIds: [] } : await cartOrderLines(tx, userId);
         const order = await createOrder(
           { db: tx, clock: deps.clock },
           {
@@ -99,7 +98,7 @@ async function placeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, h
             traceId: request.traceId,
           },
         );
-        return { order, cartItemIds: fromCart?.cartItemIds ?? [] };
+        return { order, cartItemIds };
       },
       { maxWait: 30_000, timeout: 30_000 },
     ),
@@ -150,8 +149,8 @@ async function resumeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, 
   return { body: accepted, replayed: true };
 }
 
-function requestedLines(body: SubmitOrderBody): OrderLine[] {
-  return (body.items ?? []).map((i) => ({ productId: i.product_id, variantId: i.variant_id, quantity: i.quantity }));
+function requestedLines(items: { product_id: string; variant_id?: string; quantity: number }[]): OrderLine[] {
+  return items.map((i) => ({ productId: i.product_id, variantId: i.variant_id, quantity: i.quantity }));
 }
 
 const orderDetails = {

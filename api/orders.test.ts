@@ -82,8 +82,8 @@ describe('POST /api/v1/orders', () => {
     expect(cart.items).toEqual([]);
 
     const empty = await submit(authorization, { from_cart: true, shipping_address: shippingAddress, payment: { method: 'card', token: 'tok_visa' } });
-    expect(empty.statusCode).toBe(400);
-    expect(empty.json().detail).toMatch(/cart is empty/);
+    expect(empty.statusCode).toBe(409);
+    expect(empty.json()).toMatchObject({ type: 'urn:order-saga:problem:conflict', detail: expect.stringMatching(/cart is empty/) });
   });
 });
 
@@ -190,6 +190,8 @@ describe('bad input', () => {
     ['a fractional quantity', (p) => orderBody(p, { quantity: 1.5 }), 400, /quantity/],
     ['empty items', (p) => ({ ...orderBody(p), items: [] }), 400, /items/],
     ['neither items nor from_cart', (p) => ({ ...orderBody(p), items: undefined }), 400, /either items or from_cart/],
+    ['both items and from_cart', (p) => ({ ...orderBody(p), from_cart: true }), 400, /either items or from_cart/],
+    ['from_cart: false', (p) => ({ ...orderBody(p), items: undefined, from_cart: false }), 400, /from_cart/],
     ['an unknown field', (p) => ({ ...orderBody(p), discount: 100 }), 400, /discount/],
     ['an unknown field in an item', (p) => ({ ...orderBody(p), items: [{ product_id: p, quantity: 1, price: 0 }] }), 400, /price/],
     ['a payment method other than card', (p) => ({ ...orderBody(p), payment: { method: 'cash', token: 'x' } }), 400, /method/],
@@ -208,6 +210,30 @@ describe('bad input', () => {
     expect(res.json().detail).toMatch(detail);
     expect(await writesFor(userId)).toEqual({ orders: 0, outbox: 0, keys: 0 });
     expect((await api.temporal.workflow.count(`CustomerId = "${userId}"`)).count).toBe(0);
+  });
+
+  it('answers items priced in different currencies with 409, a conflict with the catalog, writing nothing', async () => {
+    const { userId, authorization } = await newUser(api.config);
+    const dollars = await seedProduct(api.prisma, { currency: 'USD' });
+    const euros = await seedProduct(api.prisma, { currency: 'EUR' });
+    const body = { ...orderBody(dollars.productId), items: [dollars, euros].map((p) => ({ product_id: p.productId, quantity: 1 })) };
+    const res = await submit(authorization, body);
+    expect(res.statusCode).toBe(409);
+    expect(res.json().detail).toMatch(/different currencies/);
+    expect(await writesFor(userId)).toEqual({ orders: 0, outbox: 0, keys: 0 });
+  });
+
+  it('is documented as it is validated: one of items or from_cart, never both nor neither (oneOf)', async () => {
+    const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const submitOrder = doc.components.schemas.SubmitOrder as { oneOf?: { required: string[]; additionalProperties: boolean }[] };
+    const shapes = (submitOrder.oneOf ?? []).map((shape) => ({
+      chooses: shape.required.filter((key) => key === 'items' || key === 'from_cart'),
+      closed: shape.additionalProperties === false,
+    }));
+    expect(shapes).toEqual([
+      { chooses: ['items'], closed: true },
+      { chooses: ['from_cart'], closed: true },
+    ]);
   });
 
   it('lists each invalid field in errors, with where it is', async () => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_LINES_PER_ORDER, MAX_QUANTITY_PER_LINE, shippingAddressSchema } from '../domain/orders.js';
-import { problemSchema } from './problem.js';
+import { PROBLEM_CONTENT_TYPE, problemSchema, statusTitle } from './problem.js';
 
 // The HTTP API's bodies, in snake_case as the seed's examples. The same schemas validate requests,
 // type the handlers and make the OpenAPI document; request objects are strict, so a misspelt field
@@ -57,21 +57,29 @@ export const cartSchema = z
 
 export const orderStatusSchema = z.enum(['pending', 'inventory_reserved', 'awaiting_payment', 'confirmed', 'failed', 'cancelled']);
 
+const orderTerms = {
+  shipping_address: shippingAddressSchema,
+  payment: z.strictObject({ method: z.literal('card'), token: z.string().min(1).max(255) }),
+};
+
+/** An order names its items, or takes what is in the cart: exactly one of the two shapes (oneOf). */
 export const submitOrderSchema = z
-  .strictObject({
-    items: z
-      .array(z.strictObject({ product_id: z.uuid(), variant_id: z.uuid().optional(), quantity }))
-      .min(1)
-      .max(MAX_LINES_PER_ORDER)
-      .optional(),
-    from_cart: z.literal(true).optional().describe('order what is in the cart (and empty it) instead of `items`'),
-    shipping_address: shippingAddressSchema,
-    payment: z.strictObject({ method: z.literal('card'), token: z.string().min(1).max(255) }),
-  })
-  .refine((body) => (body.items === undefined) !== (body.from_cart === undefined), {
-    message: 'send either items or from_cart: true, not both and not neither',
-    path: ['items'],
-  })
+  .xor(
+    [
+      z.strictObject({
+        items: z
+          .array(z.strictObject({ product_id: z.uuid(), variant_id: z.uuid().optional(), quantity }))
+          .min(1)
+          .max(MAX_LINES_PER_ORDER),
+        ...orderTerms,
+      }),
+      z.strictObject({
+        from_cart: z.literal(true).describe('order what is in the cart (and empty it) instead of `items`'),
+        ...orderTerms,
+      }),
+    ],
+    { error: 'send either items or from_cart: true, not both and not neither' },
+  )
   .meta({ id: 'SubmitOrder' });
 export type SubmitOrderBody = z.infer<typeof submitOrderSchema>;
 
@@ -171,7 +179,16 @@ export const healthSchema = z
   })
   .meta({ id: 'Health' });
 
-/** The error answers a route may give, all problem details. */
-export function problems<S extends number>(...statuses: S[]): Record<S, typeof problemSchema> {
-  return Object.fromEntries(statuses.map((s) => [s, problemSchema])) as Record<S, typeof problemSchema>;
+interface ProblemResponse {
+  description: string;
+  content: { [PROBLEM_CONTENT_TYPE]: { schema: typeof problemSchema } };
+}
+
+/** The error answers a route may give, all problem details, documented as application/problem+json. */
+export function problems<S extends number>(...statuses: S[]): Record<S, ProblemResponse> {
+  const response = (status: number): ProblemResponse => ({
+    description: statusTitle(status),
+    content: { [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } },
+  });
+  return Object.fromEntries(statuses.map((status) => [status, response(status)])) as Record<S, ProblemResponse>;
 }

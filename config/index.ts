@@ -8,6 +8,30 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 
 const port = z.coerce.number().int().min(1).max(65535);
 
+/** Addresses and networks as proxy-addr (Fastify's trustProxy) reads them, with its named ranges. */
+const proxyAddress = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6(), z.enum(['loopback', 'linklocal', 'uniquelocal'])]);
+
+/**
+ * Which proxies may say who the client is in X-Forwarded-For: none (the default: the socket's
+ * peer is the client), or the load balancers' addresses and CIDRs. Never "all" nor a hop count,
+ * which would let a client that reaches the API directly choose its address, and with it its
+ * rate-limit bucket.
+ */
+const trustProxy = z
+  .string()
+  .trim()
+  .default('')
+  .transform((value, ctx): false | string[] => {
+    if (value === '') return false;
+    const entries = value.split(',').map((entry) => entry.trim());
+    const invalid = entries.filter((entry) => !proxyAddress.safeParse(entry).success);
+    if (invalid.length) {
+      ctx.addIssue({ code: 'custom', message: `a comma-separated list of IP addresses and CIDRs, not ${invalid.join(', ')}` });
+      return z.NEVER;
+    }
+    return entries;
+  });
+
 const DEV_JWT_SECRET = 'dev-only-jwt-secret-never-use-in-production';
 const DEV_PAYMENT_WEBHOOK_SECRET = 'whsec_dev_only_never_use_in_production';
 
@@ -91,6 +115,8 @@ const schema = z
     /** Seed §7: signed-in users, and the public catalog. */
     API_RATE_LIMIT_USER_PER_MINUTE: z.coerce.number().int().positive().default(100),
     API_RATE_LIMIT_PRODUCTS_PER_MINUTE: z.coerce.number().int().positive().default(1000),
+    /** The load balancers in front of the API, whose X-Forwarded-For names the client that rate limits count. */
+    API_TRUST_PROXY: trustProxy,
     /** Circuit breakers (seed §1) around Temporal and PostgreSQL. */
     API_BREAKER_FAILURE_THRESHOLD: z.coerce.number().int().positive().default(5),
     API_BREAKER_RESET_MS: z.coerce.number().int().positive().default(30_000),
@@ -104,6 +130,7 @@ const schema = z
     /** HS256 secret; ignored when JWT_JWKS_URL is set (RS256 keys from the JWKS). */
     JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
     JWT_JWKS_URL: z.url().optional(),
+    /** When set, a token must carry this `iss` and `aud`; both are required in production. */
     JWT_ISSUER: z.string().optional(),
     JWT_AUDIENCE: z.string().optional(),
 
@@ -122,6 +149,10 @@ const schema = z
     if (env.NODE_ENV !== 'production') return;
     if (env.JWT_SECRET === DEV_JWT_SECRET && !env.JWT_JWKS_URL) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'set JWT_SECRET or JWT_JWKS_URL in production' });
+    }
+    // A token minted for another service sharing the key must not open this API.
+    for (const name of ['JWT_ISSUER', 'JWT_AUDIENCE'] as const) {
+      if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: `set ${name} in production` });
     }
     if (env.PAYMENT_WEBHOOK_SECRET === DEV_PAYMENT_WEBHOOK_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['PAYMENT_WEBHOOK_SECRET'], message: 'set PAYMENT_WEBHOOK_SECRET in production' });
@@ -195,6 +226,7 @@ const schema = z
           userPerMinute: env.API_RATE_LIMIT_USER_PER_MINUTE,
           productsPerMinute: env.API_RATE_LIMIT_PRODUCTS_PER_MINUTE,
         },
+        trustProxy: env.API_TRUST_PROXY,
         breaker: { failureThreshold: env.API_BREAKER_FAILURE_THRESHOLD, resetMs: env.API_BREAKER_RESET_MS },
         dependencyTimeoutMs: env.API_DEPENDENCY_TIMEOUT_MS,
         idempotencyWaitMs: env.API_IDEMPOTENCY_WAIT_MS,
@@ -203,8 +235,8 @@ const schema = z
       jwt: {
         secret: env.JWT_SECRET,
         jwksUrl: env.JWT_JWKS_URL,
-        issuer: env.JWT_ISSUER,
-        audience: env.JWT_AUDIENCE,
+        issuer: env.JWT_ISSUER || undefined,
+        audience: env.JWT_AUDIENCE || undefined,
       },
       paymentWebhook: {
         secret: env.PAYMENT_WEBHOOK_SECRET,

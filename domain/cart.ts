@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { inTransaction, type Db } from '../db/prisma.js';
 import { uuidV5 } from './ids.js';
 import { type Prisma } from '../generated/prisma/client.js';
-import { NotFoundError, ValidationError } from './errors.js';
+import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 import { Decimal } from './money.js';
 import { MAX_QUANTITY_PER_LINE, type OrderLine } from './orders.js';
 
@@ -85,7 +85,7 @@ export async function addCartItem(db: Db, input: AddCartItemInput): Promise<Cart
       include: { _count: { select: { items: true } } },
     });
     if (cart._count.items > 0 && cart.currency !== variant.currency) {
-      throw new ValidationError(`the cart is in ${cart.currency}; this product is priced in ${variant.currency}`);
+      throw new ConflictError(`the cart is in ${cart.currency}; this product is priced in ${variant.currency}`);
     }
     if (cart._count.items === 0 && cart.currency !== variant.currency) {
       await tx.cart.update({ where: { id: cart.id }, data: { currency: variant.currency } });
@@ -96,7 +96,7 @@ export async function addCartItem(db: Db, input: AddCartItemInput): Promise<Cart
       update: { quantity: { increment: quantity } },
     });
     if (line.quantity > MAX_QUANTITY_PER_LINE) {
-      throw new ValidationError(`a cart line holds at most ${MAX_QUANTITY_PER_LINE} units (this one would hold ${line.quantity})`);
+      throw new ConflictError(`a cart line holds at most ${MAX_QUANTITY_PER_LINE} units (this one would hold ${line.quantity})`);
     }
     return getCart(tx, userId);
   });
@@ -116,7 +116,7 @@ export async function removeCartItem(db: Db, input: { userId: string; productId:
 /** The cart's lines as order lines, with the cart item ids to remove once the order is placed. */
 export async function cartOrderLines(db: Db, userId: string): Promise<{ lines: OrderLine[]; cartItemIds: string[] }> {
   const items = await db.cartItem.findMany({ where: { cart: { userId } }, orderBy: { createdAt: 'asc' } });
-  if (items.length === 0) throw new ValidationError('the cart is empty');
+  if (items.length === 0) throw new ConflictError('the cart is empty');
   return {
     lines: items.map((i) => ({ productId: i.productId, variantId: i.variantId, quantity: i.quantity })),
     cartItemIds: items.map((i) => i.id),

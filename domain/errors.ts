@@ -41,6 +41,16 @@ export class ValidationError extends AppError {
   }
 }
 
+/**
+ * A well-formed request that the state of what it acts on refuses (an empty cart to order from, a
+ * cart in another currency): 409, as the caller can change that state and try again.
+ */
+export class ConflictError extends AppError {
+  readonly type = 'Conflict';
+  readonly status = 409;
+  readonly retryable = false;
+}
+
 export class NotFoundError extends AppError {
   readonly type = 'NotFound';
   readonly status = 404;

@@ -4,7 +4,7 @@ import { inTransaction, type Db } from '../db/prisma.js';
 import { shippingAddressSchema } from './events/schemas.js';
 import type { OrderStatus, Prisma } from '../generated/prisma/client.js';
 import type { Clock } from './clock.js';
-import { IllegalTransitionError, NotFoundError, ValidationError } from './errors.js';
+import { ConflictError, IllegalTransitionError, NotFoundError, ValidationError } from './errors.js';
 import { Decimal, toApiAmount } from './money.js';
 import { recordEvent } from './outbox.js';
 
@@ -89,7 +89,7 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Pro
     const lines = await priceLines(tx, order.items);
     const currencies = new Set(lines.map((l) => l.currency));
     if (currencies.size > 1) {
-      throw new ValidationError(`items are priced in different currencies (${[...currencies].join(', ')})`);
+      throw new ConflictError(`items are priced in different currencies (${[...currencies].join(', ')})`);
     }
     const currency = lines[0]!.currency;
     const total = lines.reduce((sum, l) => sum.add(l.lineTotal), new Decimal(0));

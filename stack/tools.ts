@@ -12,6 +12,7 @@ export const versions = {
   temporalTestServer: '1.38.0',
   /** The production server the CLI's dev server embeds (TEMPORAL_SERVER=server). */
   temporalServer: '1.29.1',
+  schemathesis: '4.32.5',
 } as const;
 
 export interface ToolPaths {
@@ -19,6 +20,8 @@ export interface ToolPaths {
   kafkaLib: string;
   /** An executable that starts the time-skipping test server: `<path> <port>`, as @temporalio/testing expects. */
   testServer: string;
+  /** Schemathesis's `st` (installed by `ensureSchemathesis` for the tests, not by `up`). */
+  schemathesis: string;
   postgresBin: string;
   /** The production Temporal server, its SQL schema tool and its schema files; built only when TEMPORAL_SERVER=server. */
   temporalServer?: { server: string; sqlTool: string; schemaDir: string };
@@ -29,6 +32,7 @@ export function toolPaths(cacheDir: string): Omit<ToolPaths, 'postgresBin'> {
     temporal: path.join(cacheDir, `temporal-cli-${versions.temporalCli}`, 'temporal'),
     kafkaLib: path.join(cacheDir, `kafka-${versions.kafka}`, 'lib'),
     testServer: path.join(cacheDir, `temporal-test-server-${versions.temporalTestServer}`, 'temporal-test-server'),
+    schemathesis: path.join(cacheDir, `schemathesis-${versions.schemathesis}`, 'bin', 'st'),
   };
 }
 
@@ -110,6 +114,25 @@ async function mavenClasspath(pom: string, dir: string, what: string, logFile: s
     });
   });
   return java;
+}
+
+/**
+ * Schemathesis from PyPI, with everything it needs pinned (`stack/schemathesis/requirements.txt`),
+ * in a virtualenv of its own (the system's Python stays as it is), for the test that checks the API
+ * against its OpenAPI document; returns its `st`.
+ */
+export async function ensureSchemathesis(cacheDir: string, logDir: string, say: (line: string) => void): Promise<string> {
+  const st = toolPaths(cacheDir).schemathesis;
+  const venv = path.dirname(path.dirname(st));
+  const logFile = path.join(logDir, 'install.log');
+  await once(venv, async () => {
+    const python = require('python3', 'runs schemathesis, which checks the API against its OpenAPI document');
+    say(`installing schemathesis ${versions.schemathesis} from PyPI into a virtualenv (once)`);
+    await run(python, ['-m', 'venv', venv], { logFile });
+    const requirements = path.join(projectRoot, 'stack', 'schemathesis', 'requirements.txt');
+    await run(path.join(venv, 'bin', 'pip'), ['install', '-q', '--disable-pip-version-check', '-r', requirements], { logFile });
+  });
+  return st;
 }
 
 function postgresBinDir(): string | undefined {

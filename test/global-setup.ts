@@ -4,7 +4,7 @@ import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { loadConfig, projectRoot } from '../config/index.js';
 import { down, stackDirs, up, type ServiceName } from '../stack/stack.js';
-import { ensureChromium } from '../stack/tools.js';
+import { ensureChromium, ensureSchemathesis } from '../stack/tools.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -24,6 +24,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const say = (line: string) => console.log(`stack: ${line}`);
   const { started } = await up(config, { say });
   await ensureChromium(stackDirs(config).logDir, say);
+  await ensureSchemathesis(config.stack.cacheDir, stackDirs(config).logDir, say);
 
   const runId = `t${Date.now().toString(36)}${process.pid.toString(36)}`;
   const database = `order_saga_test_${runId}`;

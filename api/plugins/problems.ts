@@ -25,11 +25,47 @@ function problem(request: FastifyRequest, status: number, kind: string | undefin
   };
 }
 
+/** A zod issue, as fastify-type-provider-zod passes it on; `path` is relative to the issue that holds it. */
+interface Issue {
+  code: string;
+  path: PropertyKey[];
+  message: string;
+  keys?: string[];
+  errors?: Issue[][];
+}
+
+function valueAt(value: unknown, path: PropertyKey[]): unknown {
+  return path.reduce<unknown>((at, key) => (at !== null && typeof at === 'object' ? (at as Record<PropertyKey, unknown>)[key] : undefined), value);
+}
+
+/**
+ * The field errors of one issue. A value that fits no shape of a union (oneOf) is told what is
+ * wrong against the shape it came closest to (the fewest keys unknown to that shape or missing),
+ * not "invalid input"; when no one shape is closest, the union's own message names the shapes.
+ */
+function fieldIssues(issue: Issue, input: unknown): Issue[] {
+  if (issue.code !== 'invalid_union' || !issue.errors?.length) return [issue];
+  const value = valueAt(input, issue.path);
+  const keyMisses = issue.errors.map((shape) =>
+    shape.reduce((misses, i) => {
+      if (i.code === 'unrecognized_keys' && i.path.length === 0) return misses + (i.keys?.length ?? 1);
+      return i.path.length === 1 && valueAt(value, i.path) === undefined ? misses + 1 : misses;
+    }, 0),
+  );
+  const closest = issue.errors.filter((_, index) => keyMisses[index] === Math.min(...keyMisses));
+  if (closest.length !== 1) return [issue];
+  return closest[0]!.flatMap((i) => fieldIssues({ ...i, path: [...issue.path, ...i.path] }, input));
+}
+
 /** Maps any error to a problem, and the headers that go with it. */
 function toProblem(error: unknown, request: FastifyRequest): { problem: Problem; headers: Record<string, string> } {
   if (hasZodFastifySchemaValidationErrors(error)) {
     const where = (error.validationContext ?? 'body') as ProblemFieldError['in'];
-    const errors = error.validation.map((v) => ({ in: where, pointer: v.instancePath || '/', detail: v.message ?? 'is invalid' }));
+    const input = { body: request.body, querystring: request.query, params: request.params, headers: request.headers }[where];
+    const issues = error.validation.flatMap((v) =>
+      fieldIssues({ ...(v.params as Partial<Issue>), code: v.keyword, path: v.instancePath.split('/').filter(Boolean), message: v.message ?? 'is invalid' }, input),
+    );
+    const errors = issues.map((i) => ({ in: where, pointer: `/${i.path.map(String).join('/')}`, detail: i.message }));
     const detail = `the request ${where} is invalid: ${errors.map((e) => `${e.pointer} ${e.detail}`).join('; ')}`;
     return { problem: problem(request, 400, 'Validation', detail, { errors }), headers: {} };
   }
@@ -44,9 +80,32 @@ function toProblem(error: unknown, request: FastifyRequest): { problem: Problem;
   return { problem: problem(request, 500, undefined, 'the server failed to answer; the request id helps support find out why'), headers: {} };
 }
 
+/** A path the API has, asked with a method it does not answer: 405 with the methods it does (RFC 9110 §15.5.6). */
+class MethodNotAllowedError extends AppError {
+  readonly type = 'MethodNotAllowed';
+  readonly status = 405;
+  readonly retryable = false;
+
+  constructor(
+    method: string,
+    path: string,
+    readonly allowed: string[],
+  ) {
+    super(`${path} does not answer ${method}, only ${allowed.join(', ')}`, { method, path, allowed });
+  }
+
+  override headers(): Record<string, string> {
+    return { allow: this.allowed.join(', ') };
+  }
+}
+
+/** The methods a route can have here (OPTIONS is CORS's, on every path). */
+const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
 /**
  * The one error handler: every error becomes an RFC 9457 problem (application/problem+json).
  * Server-side failures are logged with the request's correlation id; client errors are not noise.
+ * A request no route takes is 405 when its path has routes for other methods, else 404.
  */
 export default fp(
   async (app: FastifyInstance) => {
@@ -56,6 +115,13 @@ export default fp(
         request.log.error({ err: error }, 'request failed');
       }
       return reply.code(body.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
+    });
+    // Before the body is read: a method's unread body must not turn the 405 into a 400 or 415.
+    app.addHook('onRequest', async (request) => {
+      if (!request.is404) return;
+      const path = request.url.split('?')[0] ?? '/';
+      const allowed = ROUTE_METHODS.filter((method) => app.findRoute({ method, url: path }));
+      if (allowed.length) throw new MethodNotAllowedError(request.method, path, allowed);
     });
     app.setNotFoundHandler((request, reply) => {
       const body = problem(request, 404, 'NotFound', `no route for ${request.method} ${request.url.split('?')[0]}`);

@@ -6,12 +6,12 @@ import { problems } from '../schemas.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-const statsQuerySchema = z
-  .strictObject({
-    from: z.iso.datetime({ offset: true }).optional().describe('Start of the range (inclusive); default: 24 hours before `to`'),
-    to: z.iso.datetime({ offset: true }).optional().describe('End of the range (exclusive); default: now'),
-  })
-  .refine((q) => !q.from || !q.to || new Date(q.from) < new Date(q.to), { message: 'from must be before to', path: ['from'] });
+// A range whose from is not before its to is empty, not an error: the document cannot say that one
+// parameter must be below another, so the API takes any two times it allows.
+const statsQuerySchema = z.strictObject({
+  from: z.iso.datetime({ offset: true }).optional().describe('Start of the range (inclusive); default: 24 hours before `to`'),
+  to: z.iso.datetime({ offset: true }).optional().describe('End of the range (exclusive); default: now; at or before `from`, the range is empty'),
+});
 
 const statsEntry = {
   status: z.string().describe('pending (placed), confirmed, failed or cancelled'),

@@ -42,7 +42,7 @@ const cartRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: 'Add units of a product to the cart',
         security,
         body: addCartItemSchema,
-        response: { 201: cartSchema, ...problems(400, 401, 404, 413, 415, 429, 503) },
+        response: { 201: cartSchema, ...problems(400, 401, 404, 409, 413, 415, 429, 503) },
       },
     },
     async (request, reply) => {

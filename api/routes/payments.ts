@@ -33,7 +33,10 @@ const paymentRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['payments'],
         summary: "The payment provider's callback completing a payment that required action (3-D Secure)",
         headers: z.looseObject({
-          [SIGNATURE_HEADER]: z.string().describe('t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> with PAYMENT_WEBHOOK_SECRET'),
+          [SIGNATURE_HEADER]: z
+            .string()
+            .regex(/^t=\d+(,v\d+=[0-9a-f]+)+$/)
+            .describe('t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> with PAYMENT_WEBHOOK_SECRET'),
         }),
         body: paymentWebhookSchema,
         response: { 200: webhookReceivedSchema, ...problems(400, 404, 413, 415, 503) },

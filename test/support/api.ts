@@ -26,12 +26,13 @@ export interface TestApi {
  * overrides; `temporalAddress` points it somewhere else (e.g. where nothing listens).
  */
 export async function startApi(
-  options: { api?: Partial<Config['api']>; temporalAddress?: string; taskQueue?: string; databaseUrl?: string } = {},
+  options: { api?: Partial<Config['api']>; jwt?: Partial<Config['jwt']>; temporalAddress?: string; taskQueue?: string; databaseUrl?: string } = {},
 ): Promise<TestApi> {
   const base = testConfig();
   const config: Config = {
     ...base,
     api: { ...base.api, ...options.api },
+    jwt: { ...base.jwt, ...options.jwt },
     temporal: { ...base.temporal, taskQueue: options.taskQueue ?? uniqueName('api-queue') },
     postgres: { ...base.postgres, url: options.databaseUrl ?? base.postgres.url },
   };
