@@ -239,3 +239,29 @@ describe('the application services stop gracefully', () => {
 function testConfigEnv(): Record<string, string> {
   return { NODE_ENV: 'test', LOG_LEVEL: 'info', DATABASE_URL: testConfig().postgres.url };
 }
+
+describe('Dockerfile', () => {
+  const dockerfile = fs.readFileSync(path.join(projectRoot, 'Dockerfile'), 'utf8');
+  const stages = dockerfile.split(/^(?=FROM )/m).filter((s) => s.startsWith('FROM '));
+  const runtime = stages.at(-1) ?? '';
+
+  // Node's release schedule: the end of life of each LTS line (nodejs.org/en/about/previous-releases).
+  const endOfLife: Record<number, string> = { 20: '2026-04-30', 22: '2027-04-30', 24: '2028-04-30', 26: '2029-04-30' };
+
+  it('builds on a Node LTS release that is still supported', () => {
+    const majors = stages.map((s) => Number(/^FROM node:(\d+)[-.\w]*/.exec(s)?.[1]));
+    expect(majors.length).toBeGreaterThan(0);
+    expect(new Set(majors).size, 'every stage on the same Node').toBe(1);
+    const eol = endOfLife[majors[0]!];
+    expect(eol, `Node ${majors[0]} is an LTS line`).toBeDefined();
+    expect(new Date(eol!).getTime(), `Node ${majors[0]} reaches its end of life on ${eol}`).toBeGreaterThan(Date.now());
+  });
+
+  it('runs as an unprivileged user, without the dev dependencies, and starts the API as compose and Kubernetes do', () => {
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime).toMatch(/npm ci --omit=dev/);
+    expect(runtime, 'no node_modules from the build stage').not.toMatch(/COPY --from=\S+ \S*node_modules/);
+    const cmd = JSON.parse(/^CMD (.+)$/m.exec(runtime)?.[1] ?? '[]') as string[];
+    expect(cmd).toEqual(service('api').command);
+  });
+});
