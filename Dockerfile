@@ -1,9 +1,12 @@
-# One image for every application process; docker-compose.yml runs each with its own command:
-# api (npm run api), worker (npm run worker), relay (npm run relay), subscribers (npm run subscribers),
-# the fake payment provider (npm run payments:fake) and the one-shot migrate (db:migrate, db:seed).
-# The build stage has the dev dependencies (the Prisma CLI, types); the image has none of them, and
-# no tests (.dockerignore).
-FROM node:20-bookworm-slim AS build
+# One image for every application process. docker-compose.yml and deploy/kubernetes run each with its
+# own command, the entry point its npm script names, started by node itself so that SIGTERM reaches
+# the process's graceful shutdown: api (api/main.ts), worker (workers/main.ts), relay
+# (events/relay/main.ts), subscribers (events/subscribers/main.ts), the fake payment provider and the
+# one-shot migrate (db:migrate, db:seed).
+# Node 24: an LTS release, supported until April 2028.
+# The build stage has the dev dependencies (the Prisma CLI, types); the image has none of them, no
+# tests (.dockerignore), and runs as the unprivileged `node` user (uid 1000).
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --include=dev --ignore-scripts --no-audit --no-fund
@@ -12,9 +15,9 @@ COPY . .
 RUN PRISMA_SCHEMA_ENGINE_BINARY=/usr/local/bin/node npx prisma generate \
  && npm run build:workflows
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /app
-ENV NODE_ENV=production
+ENV NODE_ENV=production NPM_CONFIG_UPDATE_NOTIFIER=false
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY . .
@@ -23,4 +26,4 @@ COPY --from=build /app/dist ./dist
 # The development mail transport writes below .stack/mail (a volume in docker-compose.yml).
 RUN mkdir -p .stack/mail && chown -R node:node .stack
 USER node
-CMD ["npm", "run", "api"]
+CMD ["node", "--import", "tsx", "api/main.ts"]

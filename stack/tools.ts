@@ -1,7 +1,8 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { projectRoot } from '../config/index.js';
 import { run, StackError, which } from './processes.js';
 
@@ -13,6 +14,10 @@ export const versions = {
   /** The production server the CLI's dev server embeds (TEMPORAL_SERVER=server). */
   temporalServer: '1.29.1',
   schemathesis: '4.32.5',
+  kustomize: '5.8.2',
+  kubeconform: '0.8.0',
+  /** The Kubernetes API the manifests in deploy/ are validated against: the oldest minor release still supported. */
+  kubernetes: '1.35.4',
 } as const;
 
 export interface ToolPaths {
@@ -71,12 +76,12 @@ async function once(dir: string, install: () => Promise<void>): Promise<boolean>
   return true;
 }
 
-async function temporalCli(cacheDir: string, logFile: string, say: (line: string) => void): Promise<void> {
-  const binary = toolPaths(cacheDir).temporal;
+/** Builds a Go program from the Go module proxy into the folder of `binary` (pure Go, no C toolchain). */
+async function goInstall(what: string, pkg: string, binary: string, logFile: string, say: (line: string) => void): Promise<void> {
   await once(path.dirname(binary), async () => {
-    const go = require('go', 'builds the Temporal CLI dev server');
-    say(`building the Temporal CLI ${versions.temporalCli} with go install (a few minutes, once)`);
-    await run(go, ['install', `github.com/temporalio/cli/cmd/temporal@v${versions.temporalCli}`], {
+    const go = require('go', `builds ${what}`);
+    say(`building ${what} with go install (once)`);
+    await run(go, ['install', pkg], {
       logFile,
       env: { ...process.env, CGO_ENABLED: '0', GOBIN: path.dirname(binary), GOFLAGS: '-buildvcs=false' },
     });
@@ -101,6 +106,11 @@ async function temporalServer(cacheDir: string, logFile: string, say: (line: str
     fs.cpSync(path.join(modCache, module, 'schema', 'postgresql', 'v12'), paths.schemaDir, { recursive: true });
   });
   return paths;
+}
+
+async function temporalCli(cacheDir: string, logFile: string, say: (line: string) => void): Promise<void> {
+  const what = `the Temporal CLI ${versions.temporalCli} (a few minutes)`;
+  await goInstall(what, `github.com/temporalio/cli/cmd/temporal@v${versions.temporalCli}`, toolPaths(cacheDir).temporal, logFile, say);
 }
 
 /** Copies a small pom's dependencies from Maven Central into `<dir>/lib`. */
@@ -197,4 +207,86 @@ export async function ensureTools(
   writeTestServerWrapper(paths.testServer, java);
   const server = options.temporalServer ? await temporalServer(cacheDir, logFile, say) : undefined;
   return { ...paths, postgresBin: await postgres(logFile, say), temporalServer: server };
+}
+
+export interface KubernetesTools {
+  kustomize: string;
+  kubeconform: string;
+  /** kubeconform's `-schema-location`: the Kubernetes API's JSON schemas, strict, in the cache. */
+  schemaLocation: string;
+}
+
+export function kubernetesToolPaths(cacheDir: string): KubernetesTools {
+  const schemas = path.join(cacheDir, `kubernetes-schemas-${versions.kubernetes}`);
+  return {
+    kustomize: path.join(cacheDir, `kustomize-${versions.kustomize}`, 'kustomize'),
+    kubeconform: path.join(cacheDir, `kubeconform-${versions.kubeconform}`, 'kubeconform'),
+    schemaLocation: path.join(schemas, '{{ .ResourceKind }}{{ .KindSuffix }}.json'),
+  };
+}
+
+/**
+ * kustomize and kubeconform, built with go install, and the JSON schemas kubeconform validates
+ * against. Its default schemas live on a host these machines cannot reach, so they are made here
+ * from the OpenAPI v3 documents that ship in the k8s.io/kubernetes module (Go module proxy).
+ */
+export async function ensureKubernetesTools(cacheDir: string, logDir: string, say: (line: string) => void): Promise<KubernetesTools> {
+  const paths = kubernetesToolPaths(cacheDir);
+  const logFile = path.join(logDir, 'install.log');
+  await goInstall(`kustomize ${versions.kustomize}`, `sigs.k8s.io/kustomize/kustomize/v5@v${versions.kustomize}`, paths.kustomize, logFile, say);
+  await goInstall(`kubeconform ${versions.kubeconform}`, `github.com/yannh/kubeconform/cmd/kubeconform@v${versions.kubeconform}`, paths.kubeconform, logFile, say);
+  await once(path.dirname(paths.schemaLocation), async () => {
+    const go = require('go', 'downloads the Kubernetes API description from the Go module proxy');
+    say(`writing the Kubernetes ${versions.kubernetes} API schemas for kubeconform (once)`);
+    const { stdout } = await promisify(execFile)(go, ['mod', 'download', '-json', `k8s.io/kubernetes@v${versions.kubernetes}`], {
+      cwd: path.dirname(paths.schemaLocation),
+      maxBuffer: 1024 * 1024,
+    }).catch((error: { stdout?: string; message: string }) => {
+      throw new StackError(`go mod download k8s.io/kubernetes@v${versions.kubernetes} failed: ${error.stdout || error.message}`);
+    });
+    const moduleDir = (JSON.parse(stdout) as { Dir: string }).Dir;
+    writeKubeconformSchemas(path.join(moduleDir, 'api', 'openapi-spec', 'v3'), path.dirname(paths.schemaLocation));
+  });
+  return paths;
+}
+
+type Schema = { [keyword: string]: unknown };
+
+/**
+ * kubeconform's layout, as its strict default schemas have it: `_definitions.json` with every type
+ * of the API, and one `<kind>[-<group>]-<version>.json` per kind that refers to its type. Strict: an
+ * object schema that lists its properties allows no others, so a misspelt or misplaced field fails.
+ */
+function writeKubeconformSchemas(openApiDir: string, outDir: string): void {
+  const definitions: Record<string, Schema> = {};
+  for (const file of fs.readdirSync(openApiDir).filter((f) => f.endsWith('.json'))) {
+    const text = fs.readFileSync(path.join(openApiDir, file), 'utf8').replaceAll('"#/components/schemas/', '"#/definitions/');
+    Object.assign(definitions, (JSON.parse(text) as { components?: { schemas?: Record<string, Schema> } }).components?.schemas);
+  }
+  for (const schema of Object.values(definitions)) closeObjects(schema);
+  fs.writeFileSync(path.join(outDir, '_definitions.json'), JSON.stringify({ definitions }));
+  for (const [name, schema] of Object.entries(definitions)) {
+    const kinds = (schema['x-kubernetes-group-version-kind'] ?? []) as { group: string; version: string; kind: string }[];
+    for (const { group, version, kind } of kinds) {
+      const suffix = group ? `-${group.split('.')[0]}-${version}` : `-${version}`;
+      const file = path.join(outDir, `${kind.toLowerCase()}${suffix}.json`);
+      fs.writeFileSync(file, JSON.stringify({ $ref: `_definitions.json#/definitions/${name}` }));
+    }
+  }
+}
+
+/** Walks a schema by its keywords (never into a map of property names) and closes each listed object. */
+function closeObjects(schema: Schema): void {
+  const properties = schema.properties as Record<string, Schema> | undefined;
+  if (properties) {
+    schema.additionalProperties ??= false;
+    Object.values(properties).forEach(closeObjects);
+  }
+  for (const keyword of ['items', 'additionalProperties', 'not']) {
+    const sub = schema[keyword];
+    if (sub && typeof sub === 'object') closeObjects(sub as Schema);
+  }
+  for (const keyword of ['allOf', 'anyOf', 'oneOf']) {
+    (schema[keyword] as Schema[] | undefined)?.forEach(closeObjects);
+  }
 }
