@@ -65,7 +65,7 @@ describe('the stack command', () => {
     });
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toEqual([
-      'stack: missing prerequisite: go (builds the Temporal CLI dev server); install it and run again',
+      'stack: missing prerequisite: go (builds the Temporal CLI 1.5.1 dev server); install it and run again',
     ]);
   });
 

@@ -109,7 +109,7 @@ async function temporalServer(cacheDir: string, logFile: string, say: (line: str
 }
 
 async function temporalCli(cacheDir: string, logFile: string, say: (line: string) => void): Promise<void> {
-  const what = `the Temporal CLI ${versions.temporalCli} (a few minutes)`;
+  const what = `the Temporal CLI ${versions.temporalCli} dev server`;
   await goInstall(what, `github.com/temporalio/cli/cmd/temporal@v${versions.temporalCli}`, toolPaths(cacheDir).temporal, logFile, say);
 }
 
