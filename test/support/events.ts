@@ -65,7 +65,9 @@ export async function startEventsWorld(options: { provision?: boolean } = {}): P
   const kafka = createKafka(config, 'test');
   const admin = kafka.admin();
   await admin.connect();
-  if (options.provision !== false) await provisionTopics(admin, { names, replicationFactor: config.kafka.replicationFactor });
+  if (options.provision !== false) {
+    await provisionTopics(admin, { names, replicationFactor: config.kafka.replicationFactor, minInsyncReplicas: config.kafka.minInsyncReplicas });
+  }
   return {
     config,
     prisma,
