@@ -11,7 +11,7 @@ import {
 import { type Consumer, type IHeaders, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import { type Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import { type Logger } from '../runtime/log.js';
-import { parseEvent, type EventEnvelope, type EventType } from '../domain/events/schemas.js';
+import { isEventType, readEvent, type EventEnvelope, type EventType } from '../domain/events/schemas.js';
 import { consumerGroups, type ConsumerGroup, type Topic } from '../domain/events/topics.js';
 import { type KafkaNames } from './kafka-names.js';
 
@@ -68,16 +68,35 @@ const headerGetter: TextMapGetter<IHeaders> = {
   },
 };
 
-/** A message that no attempt can handle: it is not JSON, not an event, or not valid against its schema. */
+/** A message that no attempt can handle: not JSON, not an event, or not readable as its type. */
 class UnreadableEventError extends Error {
   override name = 'UnreadableEventError';
 }
 
-function readEvent(message: KafkaMessage): EventEnvelope {
+function unreadable(error: unknown): UnreadableEventError {
+  return new UnreadableEventError(`unreadable event: ${(error as Error).message}`, { cause: error });
+}
+
+/**
+ * The event a subscriber handles in a message, or undefined when it handles none there. As a
+ * tolerant reader it looks only at the type before deciding: a type it does not handle (perhaps one
+ * a newer producer introduced) is left alone however it looks; one it handles is read leniently
+ * (readEvent) and is unreadable only when the fields it needs are missing or wrong.
+ */
+function eventToHandle(message: KafkaMessage, subscriber: Subscriber): EventEnvelope | undefined {
+  let value: unknown;
   try {
-    return parseEvent(JSON.parse(message.value?.toString('utf8') ?? 'null'));
+    value = JSON.parse(message.value?.toString('utf8') ?? 'null');
   } catch (error) {
-    throw new UnreadableEventError(`unreadable event: ${(error as Error).message}`, { cause: error });
+    throw unreadable(error);
+  }
+  const type = (value as { event_type?: unknown } | null)?.event_type;
+  if (typeof type !== 'string') throw unreadable(new Error('no event_type'));
+  if (!isEventType(type) || !subscriber.handlers[type]) return undefined;
+  try {
+    return readEvent(type, value);
+  } catch (error) {
+    throw unreadable(error);
   }
 }
 
@@ -89,13 +108,14 @@ export interface RunningSubscriber {
 }
 
 /**
- * Runs a subscriber in its consumer group (CONTRACT §1): each event is validated, then handled in
- * one transaction with its inbox row (consumer group + event id), so a redelivered event is
- * skipped and the effect happens once. The offset is committed only after the handling resolves.
- * A failing event is retried with backoff; after the last attempt, or at once when it cannot be
- * read, it goes to `<topic>.dlq` with its original coordinates and the error in headers, and the
- * partition moves on. While the subscriber's own database does not answer, nothing is dead-lettered:
- * the event is held and retried until the database is back. If even the dead-letter topic cannot be written, the handler throws and the
+ * Runs a subscriber in its consumer group (CONTRACT §1): each event of a type it handles is read,
+ * then handled in one transaction with its inbox row (consumer group + event id), so a redelivered
+ * event is skipped and the effect happens once; the other events are left alone. The offset is
+ * committed only after the handling resolves. A failing event is retried with backoff; after the
+ * last attempt, or at once when it cannot be read, it goes to `<topic>.dlq` with its original
+ * coordinates and the error in headers, and the partition moves on. While the subscriber's own
+ * database does not answer, nothing is dead-lettered: the event is held and retried until the
+ * database is back. If even the dead-letter topic cannot be written, the handler throws and the
  * message is delivered again: nothing is dropped.
  */
 export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subscriber): Promise<RunningSubscriber> {
@@ -176,9 +196,9 @@ export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subs
       await context.with(trace.setSpan(parent, span), async () => {
         let attempts = 0;
         try {
-          const event = readEvent(message);
+          const event = eventToHandle(message, subscriber);
+          if (!event) return;
           span.setAttribute('messaging.message.id', event.event_id);
-          if (!subscriber.handlers[event.event_type]) return;
           for (;;) {
             attempts += 1;
             try {
