@@ -6,6 +6,7 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
+  type Span,
   type TextMapGetter,
 } from '@opentelemetry/api';
 import { type Consumer, type IHeaders, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
@@ -150,7 +151,45 @@ export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subs
     () => false,
   );
 
-  const deadLetter = async (topic: string, partition: number, message: KafkaMessage, error: unknown, attempts: number) => {
+  /**
+   * Handles an event, retrying with backoff. Resolves when it is handled, or with the failure that
+   * makes it a dead letter. Rejects, leaving the message uncommitted for whoever owns its partition
+   * next, when the attempts must end for a reason that is not the event's: the subscriber stops (the
+   * back-off is aborted), or the group rebalances or dropped this member (heartbeat() throws), after
+   * which another member may already be handling the partition.
+   */
+  const handleWithRetries = async (
+    event: EventEnvelope,
+    heartbeat: () => Promise<void>,
+  ): Promise<{ error: unknown; attempts: number } | undefined> => {
+    for (let attempts = 1; ; attempts += 1) {
+      try {
+        const outcome = await handle(event);
+        if (outcome === 'duplicate') log.info({ group: groupId, eventId: event.event_id }, 'event already handled; skipped');
+        return undefined;
+      } catch (error) {
+        if (attempts >= deps.retry.maxAttempts) {
+          if (await databaseAnswers()) return { error, attempts };
+          // Our own database is down: not the event's fault. Dead-lettering would skip its
+          // effect for good, so the partition waits, and the attempts start over, until it is back.
+          log.error({ err: error, group: groupId, eventId: event.event_id }, 'the database does not answer; holding the event');
+          attempts = 0;
+        } else {
+          log.warn({ err: error, group: groupId, eventId: event.event_id, attempts }, 'handling an event failed; retrying');
+        }
+      }
+      await sleep(backoffMs(deps.retry, Math.max(attempts, 1)), undefined, { signal: stopping.signal });
+      await heartbeat();
+    }
+  };
+
+  const deadLetter = async (
+    span: Span,
+    { topic, partition, message }: { topic: string; partition: number; message: KafkaMessage },
+    { error, attempts }: { error: unknown; attempts: number },
+  ) => {
+    span.recordException(error as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
     const canonical = names.topicOf(topic) as Topic;
     await deps.producer.send({
       topic: names.deadLetter(canonical),
@@ -194,37 +233,18 @@ export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subs
         parent,
       );
       await context.with(trace.setSpan(parent, span), async () => {
-        let attempts = 0;
         try {
-          const event = eventToHandle(message, subscriber);
+          let event: EventEnvelope | undefined;
+          try {
+            event = eventToHandle(message, subscriber);
+          } catch (error) {
+            await deadLetter(span, { topic, partition, message }, { error, attempts: 0 });
+            return;
+          }
           if (!event) return;
           span.setAttribute('messaging.message.id', event.event_id);
-          for (;;) {
-            attempts += 1;
-            try {
-              const outcome = await handle(event);
-              if (outcome === 'duplicate') log.info({ group: groupId, eventId: event.event_id }, 'event already handled; skipped');
-              return;
-            } catch (error) {
-              if (attempts >= deps.retry.maxAttempts) {
-                if (await databaseAnswers()) throw error;
-                // Our own database is down: not the event's fault. Dead-lettering would skip its
-                // effect for good, so the partition waits, and the attempts start over, until it is back.
-                log.error({ err: error, group: groupId, eventId: event.event_id }, 'the database does not answer; holding the event');
-                attempts = 0;
-              } else {
-                log.warn({ err: error, group: groupId, eventId: event.event_id, attempts }, 'handling an event failed; retrying');
-              }
-              await sleep(backoffMs(deps.retry, Math.max(attempts, 1)), undefined, { signal: stopping.signal });
-              await heartbeat();
-            }
-          }
-        } catch (error) {
-          // Stopping mid-backoff: leave the message uncommitted; the group delivers it again.
-          if (stopping.signal.aborted) throw error;
-          span.recordException(error as Error);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-          await deadLetter(topic, partition, message, error, attempts);
+          const failure = await handleWithRetries(event, heartbeat);
+          if (failure) await deadLetter(span, { topic, partition, message }, failure);
         } finally {
           span.end();
         }
