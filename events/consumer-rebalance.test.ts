@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEnvelope } from '../domain/events/envelope.js';
 import { startSubscriber, type RunningSubscriber, type Subscriber } from './consumer.js';
-import { createIdempotentProducer } from './kafka.js';
+import { createIdempotentProducer, type IdempotentProducer } from './kafka.js';
 import { memoryLogger, startEventsWorld, type EventsWorld } from '../test/support/events.js';
 
 // Two members of one consumer group on the real Kafka: the second joins while the first is backing
 // off between attempts at an event, as a scale-out or a restarted pod does.
 let world: EventsWorld;
-let producer: Producer;
+let producer: IdempotentProducer;
 const running: RunningSubscriber[] = [];
 const log = memoryLogger();
 

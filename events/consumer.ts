@@ -9,11 +9,12 @@ import {
   type Span,
   type TextMapGetter,
 } from '@opentelemetry/api';
-import { type Consumer, type IHeaders, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import { type Consumer, type IHeaders, type Kafka, type KafkaMessage } from 'kafkajs';
 import { type Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import { type Logger } from '../runtime/log.js';
 import { isEventType, readEvent, type EventEnvelope, type EventType } from '../domain/events/schemas.js';
 import { consumerGroups, type ConsumerGroup, type Topic } from '../domain/events/topics.js';
+import { type IdempotentProducer } from './kafka.js';
 import { type KafkaNames } from './kafka-names.js';
 
 const tracer = trace.getTracer('order-saga-subscribers');
@@ -43,8 +44,8 @@ export interface ConsumerRunnerDeps {
   kafka: Kafka;
   prisma: PrismaClient;
   names: KafkaNames;
-  /** An idempotent producer, connected: where dead letters go. */
-  producer: Producer;
+  /** Where dead letters go. */
+  producer: IdempotentProducer;
   retry: RetryPolicy;
   log: Logger;
 }

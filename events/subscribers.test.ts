@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signDevToken } from '../api/auth.js';
 import { startApi, type TestApi } from '../test/support/api.js';
@@ -12,7 +11,7 @@ import { FakePaymentProvider } from '../fake-payment-provider/provider.js';
 import { createStockedProduct, fixedClock, placeOrder } from '../test/support/domain.js';
 import { deadLetterHeaders, startSubscriber, type RunningSubscriber } from './consumer.js';
 import { buildEnvelope } from '../domain/events/envelope.js';
-import { createIdempotentProducer } from './kafka.js';
+import { createIdempotentProducer, type IdempotentProducer } from './kafka.js';
 import { OutboxRelay } from './relay/relay.js';
 import { createAnalyticsSubscriber } from './subscribers/analytics.js';
 import { fileMailer, type Mailer } from './subscribers/mailer.js';
@@ -35,7 +34,7 @@ import {
 const UNDELIVERABLE = 'undeliverable-user';
 
 let world: EventsWorld;
-let producer: Producer;
+let producer: IdempotentProducer;
 let relay: OutboxRelay;
 let api: TestApi;
 let mailDir: string;

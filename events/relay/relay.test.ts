@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrisma } from '../../db/prisma.js';
 import { type PrismaClient } from '../../generated/prisma/client.js';
-import { createIdempotentProducer } from '../kafka.js';
+import { createIdempotentProducer, type IdempotentProducer } from '../kafka.js';
 import { OutboxRelay, outboxLag } from './relay.js';
 import { consumeUntil, memoryLogger, recordProductUpdates, startEventsWorld, type EventsWorld, type Received } from '../../test/support/events.js';
 
 let world: EventsWorld;
-const producers: Producer[] = [];
+const producers: IdempotentProducer[] = [];
 const clients: PrismaClient[] = [];
 
 beforeAll(async () => {
@@ -27,7 +26,7 @@ async function newRelay(options: { batchSize?: number; pollIntervalMs?: number; 
   await producer.connect();
   producers.push(producer);
   const published = { messages: 0 };
-  const counting: Producer = {
+  const counting: IdempotentProducer = {
     ...producer,
     sendBatch: async (batch) => {
       // A relay that is sometimes slower than the other: a race that would reorder a key shows.

@@ -8,12 +8,13 @@ import {
   trace,
   type Span,
 } from '@opentelemetry/api';
-import { type IHeaders, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import { type IHeaders, type Message, type TopicMessages } from 'kafkajs';
 import pg from 'pg';
 import { type Db } from '../../db/prisma.js';
 import { type PrismaClient } from '../../generated/prisma/client.js';
 import { type Logger } from '../../runtime/log.js';
 import { type Topic } from '../../domain/events/topics.js';
+import { type IdempotentProducer } from '../kafka.js';
 import { type KafkaNames } from '../kafka-names.js';
 
 /** The channel the outbox trigger NOTIFYs on (prisma/migrations/…_outbox_notify). */
@@ -59,8 +60,7 @@ function headersOf(row: OutboxRow): Record<string, string> {
 
 export interface OutboxRelayOptions {
   prisma: PrismaClient;
-  /** An idempotent producer (events/kafka.ts), connected. */
-  producer: Producer;
+  producer: IdempotentProducer;
   names: KafkaNames;
   log: Logger;
   /** Rows claimed, published and marked per transaction. */
