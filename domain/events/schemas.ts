@@ -15,7 +15,8 @@ import { z } from 'zod';
 export const EVENT_VERSION = '1.0';
 
 /** The versions a reader of EVENT_VERSION can read: the same major version, any minor one. */
-const readableVersion = z.string().regex(new RegExp(`^${EVENT_VERSION.split('.')[0]}\\.\\d+$`), `a ${EVENT_VERSION.split('.')[0]}.x version`);
+const major = EVENT_VERSION.split('.')[0]!;
+const readableVersion = z.string().regex(new RegExp(`^${major}\\.\\d+$`), `a ${major}.x version`);
 
 /** How an object treats a field it does not know: refused (writer) or dropped (reader). */
 type ObjectOf<Config extends z.core.$ZodObjectConfig> = <Shape extends z.core.$ZodLooseShape>(shape: Shape) => z.ZodObject<Shape, Config>;
