@@ -76,8 +76,13 @@ const schema = z
     KAFKA_CLIENT_ID: z.string().default('order-saga'),
     /** Put before every topic and consumer group name: lets test runs (or tenants) share one cluster. */
     KAFKA_TOPIC_PREFIX: z.string().regex(/^[\w.-]*$/).default(''),
-    /** 1 on the local single broker; 3 in production (with min.insync.replicas 2). */
+    /** 1 on the local single broker; 3 in production. */
     KAFKA_REPLICATION_FACTOR: z.coerce.number().int().positive().default(1),
+    /**
+     * Replicas that must have a write before the broker acknowledges it (acks=all), set on every topic
+     * the system creates. Default: one fewer than the replication factor (2 of 3), at least 1.
+     */
+    KAFKA_MIN_INSYNC_REPLICAS: z.coerce.number().int().positive().optional(),
 
     /** The outbox relay: rows claimed per transaction, and how often it looks when no NOTIFY wakes it. */
     RELAY_BATCH_SIZE: z.coerce.number().int().positive().default(100),
@@ -146,6 +151,13 @@ const schema = z
     OTEL_SERVICE_NAMESPACE: z.string().min(1).default('order-saga'),
   })
   .superRefine((env, ctx) => {
+    if (env.KAFKA_MIN_INSYNC_REPLICAS !== undefined && env.KAFKA_MIN_INSYNC_REPLICAS > env.KAFKA_REPLICATION_FACTOR) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['KAFKA_MIN_INSYNC_REPLICAS'],
+        message: 'cannot exceed KAFKA_REPLICATION_FACTOR: the topics would refuse every write',
+      });
+    }
     if (env.NODE_ENV !== 'production') return;
     if (env.JWT_SECRET === DEV_JWT_SECRET && !env.JWT_JWKS_URL) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'set JWT_SECRET or JWT_JWKS_URL in production' });
@@ -195,6 +207,7 @@ const schema = z
         clientId: env.KAFKA_CLIENT_ID,
         topicPrefix: env.KAFKA_TOPIC_PREFIX,
         replicationFactor: env.KAFKA_REPLICATION_FACTOR,
+        minInsyncReplicas: env.KAFKA_MIN_INSYNC_REPLICAS ?? Math.max(1, env.KAFKA_REPLICATION_FACTOR - 1),
       },
       relay: { batchSize: env.RELAY_BATCH_SIZE, pollIntervalMs: env.RELAY_POLL_INTERVAL_MS },
       subscribers: {

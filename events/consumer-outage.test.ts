@@ -1,7 +1,6 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTcpProxy, type TcpProxy } from '../test/support/api.js';
 import { createPrisma } from '../db/prisma.js';
@@ -10,7 +9,7 @@ import { FakePaymentProvider } from '../fake-payment-provider/provider.js';
 import { createStockedProduct } from '../test/support/domain.js';
 import { type PrismaClient } from '../generated/prisma/client.js';
 import { startSubscriber, type RunningSubscriber } from './consumer.js';
-import { createIdempotentProducer } from './kafka.js';
+import { createIdempotentProducer, type IdempotentProducer } from './kafka.js';
 import { OutboxRelay } from './relay/relay.js';
 import { fileMailer } from './subscribers/mailer.js';
 import { createNotificationSubscriber } from './subscribers/notification.js';
@@ -21,7 +20,7 @@ import { fastRetry, memoryLogger, runSaga, startEventsWorld, type EventsWorld } 
 let world: EventsWorld;
 let proxy: TcpProxy;
 let subscriberDb: PrismaClient;
-let producer: Producer;
+let producer: IdempotentProducer;
 let relay: OutboxRelay;
 let subscriber: RunningSubscriber;
 let mailDir: string;

@@ -6,13 +6,15 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
+  type Span,
   type TextMapGetter,
 } from '@opentelemetry/api';
-import { type Consumer, type IHeaders, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import { type Consumer, type IHeaders, type Kafka, type KafkaMessage } from 'kafkajs';
 import { type Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import { type Logger } from '../runtime/log.js';
-import { parseEvent, type EventEnvelope, type EventType } from '../domain/events/schemas.js';
+import { isEventType, readEvent, type EventEnvelope, type EventType } from '../domain/events/schemas.js';
 import { consumerGroups, type ConsumerGroup, type Topic } from '../domain/events/topics.js';
+import { type IdempotentProducer } from './kafka.js';
 import { type KafkaNames } from './kafka-names.js';
 
 const tracer = trace.getTracer('order-saga-subscribers');
@@ -42,8 +44,8 @@ export interface ConsumerRunnerDeps {
   kafka: Kafka;
   prisma: PrismaClient;
   names: KafkaNames;
-  /** An idempotent producer, connected: where dead letters go. */
-  producer: Producer;
+  /** Where dead letters go. */
+  producer: IdempotentProducer;
   retry: RetryPolicy;
   log: Logger;
 }
@@ -68,16 +70,35 @@ const headerGetter: TextMapGetter<IHeaders> = {
   },
 };
 
-/** A message that no attempt can handle: it is not JSON, not an event, or not valid against its schema. */
+/** A message that no attempt can handle: not JSON, not an event, or not readable as its type. */
 class UnreadableEventError extends Error {
   override name = 'UnreadableEventError';
 }
 
-function readEvent(message: KafkaMessage): EventEnvelope {
+function unreadable(error: unknown): UnreadableEventError {
+  return new UnreadableEventError(`unreadable event: ${(error as Error).message}`, { cause: error });
+}
+
+/**
+ * The event a subscriber handles in a message, or undefined when it handles none there. As a
+ * tolerant reader it looks only at the type before deciding: a type it does not handle (perhaps one
+ * a newer producer introduced) is left alone however it looks; one it handles is read leniently
+ * (readEvent) and is unreadable only when the fields it needs are missing or wrong.
+ */
+function eventToHandle(message: KafkaMessage, subscriber: Subscriber): EventEnvelope | undefined {
+  let value: unknown;
   try {
-    return parseEvent(JSON.parse(message.value?.toString('utf8') ?? 'null'));
+    value = JSON.parse(message.value?.toString('utf8') ?? 'null');
   } catch (error) {
-    throw new UnreadableEventError(`unreadable event: ${(error as Error).message}`, { cause: error });
+    throw unreadable(error);
+  }
+  const type = (value as { event_type?: unknown } | null)?.event_type;
+  if (typeof type !== 'string') throw unreadable(new Error('no event_type'));
+  if (!isEventType(type) || !subscriber.handlers[type]) return undefined;
+  try {
+    return readEvent(type, value);
+  } catch (error) {
+    throw unreadable(error);
   }
 }
 
@@ -89,13 +110,14 @@ export interface RunningSubscriber {
 }
 
 /**
- * Runs a subscriber in its consumer group (CONTRACT §1): each event is validated, then handled in
- * one transaction with its inbox row (consumer group + event id), so a redelivered event is
- * skipped and the effect happens once. The offset is committed only after the handling resolves.
- * A failing event is retried with backoff; after the last attempt, or at once when it cannot be
- * read, it goes to `<topic>.dlq` with its original coordinates and the error in headers, and the
- * partition moves on. While the subscriber's own database does not answer, nothing is dead-lettered:
- * the event is held and retried until the database is back. If even the dead-letter topic cannot be written, the handler throws and the
+ * Runs a subscriber in its consumer group (CONTRACT §1): each event of a type it handles is read,
+ * then handled in one transaction with its inbox row (consumer group + event id), so a redelivered
+ * event is skipped and the effect happens once; the other events are left alone. The offset is
+ * committed only after the handling resolves. A failing event is retried with backoff; after the
+ * last attempt, or at once when it cannot be read, it goes to `<topic>.dlq` with its original
+ * coordinates and the error in headers, and the partition moves on. While the subscriber's own
+ * database does not answer, nothing is dead-lettered: the event is held and retried until the
+ * database is back. If even the dead-letter topic cannot be written, the handler throws and the
  * message is delivered again: nothing is dropped.
  */
 export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subscriber): Promise<RunningSubscriber> {
@@ -130,7 +152,45 @@ export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subs
     () => false,
   );
 
-  const deadLetter = async (topic: string, partition: number, message: KafkaMessage, error: unknown, attempts: number) => {
+  /**
+   * Handles an event, retrying with backoff. Resolves when it is handled, or with the failure that
+   * makes it a dead letter. Rejects, leaving the message uncommitted for whoever owns its partition
+   * next, when the attempts must end for a reason that is not the event's: the subscriber stops (the
+   * back-off is aborted), or the group rebalances or dropped this member (heartbeat() throws), after
+   * which another member may already be handling the partition.
+   */
+  const handleWithRetries = async (
+    event: EventEnvelope,
+    heartbeat: () => Promise<void>,
+  ): Promise<{ error: unknown; attempts: number } | undefined> => {
+    for (let attempts = 1; ; attempts += 1) {
+      try {
+        const outcome = await handle(event);
+        if (outcome === 'duplicate') log.info({ group: groupId, eventId: event.event_id }, 'event already handled; skipped');
+        return undefined;
+      } catch (error) {
+        if (attempts >= deps.retry.maxAttempts) {
+          if (await databaseAnswers()) return { error, attempts };
+          // Our own database is down: not the event's fault. Dead-lettering would skip its
+          // effect for good, so the partition waits, and the attempts start over, until it is back.
+          log.error({ err: error, group: groupId, eventId: event.event_id }, 'the database does not answer; holding the event');
+          attempts = 0;
+        } else {
+          log.warn({ err: error, group: groupId, eventId: event.event_id, attempts }, 'handling an event failed; retrying');
+        }
+      }
+      await sleep(backoffMs(deps.retry, Math.max(attempts, 1)), undefined, { signal: stopping.signal });
+      await heartbeat();
+    }
+  };
+
+  const deadLetter = async (
+    span: Span,
+    { topic, partition, message }: { topic: string; partition: number; message: KafkaMessage },
+    { error, attempts }: { error: unknown; attempts: number },
+  ) => {
+    span.recordException(error as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
     const canonical = names.topicOf(topic) as Topic;
     await deps.producer.send({
       topic: names.deadLetter(canonical),
@@ -174,37 +234,18 @@ export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subs
         parent,
       );
       await context.with(trace.setSpan(parent, span), async () => {
-        let attempts = 0;
         try {
-          const event = readEvent(message);
-          span.setAttribute('messaging.message.id', event.event_id);
-          if (!subscriber.handlers[event.event_type]) return;
-          for (;;) {
-            attempts += 1;
-            try {
-              const outcome = await handle(event);
-              if (outcome === 'duplicate') log.info({ group: groupId, eventId: event.event_id }, 'event already handled; skipped');
-              return;
-            } catch (error) {
-              if (attempts >= deps.retry.maxAttempts) {
-                if (await databaseAnswers()) throw error;
-                // Our own database is down: not the event's fault. Dead-lettering would skip its
-                // effect for good, so the partition waits, and the attempts start over, until it is back.
-                log.error({ err: error, group: groupId, eventId: event.event_id }, 'the database does not answer; holding the event');
-                attempts = 0;
-              } else {
-                log.warn({ err: error, group: groupId, eventId: event.event_id, attempts }, 'handling an event failed; retrying');
-              }
-              await sleep(backoffMs(deps.retry, Math.max(attempts, 1)), undefined, { signal: stopping.signal });
-              await heartbeat();
-            }
+          let event: EventEnvelope | undefined;
+          try {
+            event = eventToHandle(message, subscriber);
+          } catch (error) {
+            await deadLetter(span, { topic, partition, message }, { error, attempts: 0 });
+            return;
           }
-        } catch (error) {
-          // Stopping mid-backoff: leave the message uncommitted; the group delivers it again.
-          if (stopping.signal.aborted) throw error;
-          span.recordException(error as Error);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-          await deadLetter(topic, partition, message, error, attempts);
+          if (!event) return;
+          span.setAttribute('messaging.message.id', event.event_id);
+          const failure = await handleWithRetries(event, heartbeat);
+          if (failure) await deadLetter(span, { topic, partition, message }, failure);
         } finally {
           span.end();
         }

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Producer, type ProducerBatch, type ProducerRecord, type RecordMetadata } from 'kafkajs';
 import { type Config } from '../config/index.js';
 
 /** A Kafka client for one of the system's processes (`role` tells them apart in the broker's logs). */
@@ -10,16 +10,61 @@ export function createKafka(config: Config, role: string): Kafka {
   });
 }
 
+/** What the relay and the dead-letter path use of a producer. */
+export interface IdempotentProducer {
+  connect(): Promise<void>;
+  send(record: ProducerRecord): Promise<RecordMetadata[]>;
+  sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]>;
+  disconnect(): Promise<void>;
+}
+
 /**
  * A producer that writes each message once per send and in order: idempotent (the broker drops a
  * retried batch it already has), one request in flight, acknowledged by all in-sync replicas.
  * Keys are hashed as Java clients do, so every client puts an order's events on the same partition.
+ *
+ * After a failed send it starts over with a new kafkajs producer, so a new producer id. kafkajs
+ * (2.2.4) rolls a partition's sequence number back when a send fails, even when the broker wrote
+ * the batch and only its answer was lost; the next batch would reuse those numbers, and the broker
+ * would acknowledge it as a duplicate without writing it, or refuse it as out of order for good.
  */
-export function createIdempotentProducer(kafka: Kafka): Producer {
-  return kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
-  });
+export function createIdempotentProducer(kafka: Kafka): IdempotentProducer {
+  const create = () =>
+    kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+  let current: Producer = create();
+  let connected: Promise<void> | undefined;
+
+  const renew = (failed: Producer) => {
+    // A concurrent send may have failed on the same producer and renewed it already.
+    if (current !== failed) return;
+    current = create();
+    connected = undefined;
+    void failed.disconnect().catch(() => undefined);
+  };
+
+  const using = async <T>(send: (producer: Producer) => Promise<T>): Promise<T> => {
+    const producer = current;
+    try {
+      await (connected ??= producer.connect());
+      return await send(producer);
+    } catch (error) {
+      renew(producer);
+      throw error;
+    }
+  };
+
+  return {
+    connect: () => using(async () => undefined),
+    send: (record) => using((producer) => producer.send(record)),
+    sendBatch: (batch) => using((producer) => producer.sendBatch(batch)),
+    disconnect: async () => {
+      connected = undefined;
+      await current.disconnect();
+    },
+  };
 }

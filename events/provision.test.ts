@@ -1,5 +1,6 @@
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/index.js';
 import { testConfig } from '../test/support/env.js';
 import { createKafka } from './kafka.js';
 import { provisionTopics, topicSpecs } from './provision.js';
@@ -7,11 +8,11 @@ import { deleteTopics, testNames } from '../test/support/events.js';
 import { topics } from '../domain/events/topics.js';
 import { kafkaNames } from './kafka-names.js';
 
-const { ConfigResourceTypes } = kafkajs;
+const { ConfigResourceTypes, ConfigSource } = kafkajs;
 const kafka = createKafka(testConfig(), 'test');
 const admin = kafka.admin();
 const names = testNames();
-const provision = () => provisionTopics(admin, { names, replicationFactor: 1 });
+const provision = () => provisionTopics(admin, { names, replicationFactor: 1, minInsyncReplicas: 1 });
 
 beforeAll(() => admin.connect());
 afterAll(async () => {
@@ -19,12 +20,17 @@ afterAll(async () => {
   await admin.disconnect();
 });
 
-async function retentionOf(topic: string): Promise<string | undefined> {
+/** A topic's settings as the broker reports them, with where each value comes from. */
+async function settingsOf(topic: string) {
   const { resources } = await admin.describeConfigs({
     includeSynonyms: false,
-    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['retention.ms'] }],
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
   });
-  return resources[0]?.configEntries.find((e) => e.configName === 'retention.ms')?.configValue;
+  return new Map(resources[0]!.configEntries.map((e) => [e.configName, { value: e.configValue, source: e.configSource }]));
+}
+
+async function retentionOf(topic: string): Promise<string | undefined> {
+  return (await settingsOf(topic)).get('retention.ms')?.value;
 }
 
 describe('provisionTopics', () => {
@@ -44,28 +50,51 @@ describe('provisionTopics', () => {
     expect(await retentionOf(names.deadLetter('inventory-events'))).toBe('604800000');
   });
 
-  it('is idempotent: a second run creates nothing and changes nothing', async () => {
-    const report = await provision();
-    expect(report).toEqual({ created: [], retentionUpdated: [], unchanged: topicSpecs(names).map((s) => s.name), partitionMismatch: [] });
+  it('sets min.insync.replicas and retention on each topic it creates, not leaving them to the broker’s defaults', async () => {
+    for (const topic of [names.topic('order-events'), names.deadLetter('notification-events')]) {
+      const settings = await settingsOf(topic);
+      expect(settings.get('min.insync.replicas'), topic).toEqual({ value: '1', source: ConfigSource.TOPIC_CONFIG });
+      expect(settings.get('retention.ms')?.source, topic).toBe(ConfigSource.TOPIC_CONFIG);
+    }
   });
 
-  it('brings an existing topic’s retention back to the spec, and reports a partition count it will not change', async () => {
+  it('is idempotent: a second run creates nothing and changes nothing', async () => {
+    const report = await provision();
+    expect(report).toEqual({ created: [], existing: topicSpecs(names).map((s) => s.name), configDrift: [], partitionMismatch: [] });
+  });
+
+  it('leaves what an operator set on an existing topic alone, and reports where it differs from the spec', async () => {
     const topic = names.topic('payment-events');
+    // An operator's changes: a shorter retention and a larger message limit, with the rest kept.
     await admin.alterConfigs({
       validateOnly: false,
-      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'retention.ms', value: '1000' }] }],
+      resources: [
+        {
+          type: ConfigResourceTypes.TOPIC,
+          name: topic,
+          configEntries: [
+            { name: 'retention.ms', value: '1000' },
+            { name: 'max.message.bytes', value: '2000000' },
+            { name: 'min.insync.replicas', value: '1' },
+          ],
+        },
+      ],
     });
     await admin.createPartitions({ topicPartitions: [{ topic: names.topic('product-events'), count: 8 }] });
     // Kafka's metadata is eventually consistent: provision only once both changes can be seen.
-    await expect.poll(() => retentionOf(topic)).toBe('1000');
+    await expect.poll(async () => (await settingsOf(topic)).get('max.message.bytes')?.value).toBe('2000000');
     await expect
       .poll(async () => (await admin.fetchTopicMetadata({ topics: [names.topic('product-events')] })).topics[0]?.partitions.length)
       .toBe(8);
 
     const report = await provision();
-    expect(report.retentionUpdated).toEqual([topic]);
+    const settings = await settingsOf(topic);
+    expect(settings.get('max.message.bytes')?.value).toBe('2000000');
+    expect(settings.get('retention.ms')?.value).toBe('1000');
+    expect(settings.get('min.insync.replicas')).toEqual({ value: '1', source: ConfigSource.TOPIC_CONFIG });
+    expect(report.configDrift).toEqual([{ name: topic, config: 'retention.ms', expected: '2592000000', actual: '1000' }]);
     expect(report.partitionMismatch).toEqual([{ name: names.topic('product-events'), expected: 6, actual: 8 }]);
-    expect(await retentionOf(topic)).toBe('2592000000');
+    expect(report.created).toEqual([]);
   });
 
   it('names topics and groups with the configured prefix, and the canonical names without one', () => {
@@ -75,5 +104,14 @@ describe('provisionTopics', () => {
     const canonical = topicSpecs(kafkaNames('')).map((s) => s.name);
     expect(canonical).toEqual(expect.arrayContaining(['order-events', 'order-events.dlq', 'notification-events', 'notification-events.dlq']));
     expect(kafkaNames('').group('analytics-service-group')).toBe('analytics-service-group');
+  });
+});
+
+describe('the Kafka settings', () => {
+  it('take min.insync.replicas from KAFKA_MIN_INSYNC_REPLICAS, by default one fewer than the replicas, never more than them', () => {
+    expect(loadConfig({}).kafka.minInsyncReplicas).toBe(1);
+    expect(loadConfig({ KAFKA_REPLICATION_FACTOR: '3' }).kafka.minInsyncReplicas).toBe(2);
+    expect(loadConfig({ KAFKA_REPLICATION_FACTOR: '3', KAFKA_MIN_INSYNC_REPLICAS: '3' }).kafka.minInsyncReplicas).toBe(3);
+    expect(() => loadConfig({ KAFKA_REPLICATION_FACTOR: '1', KAFKA_MIN_INSYNC_REPLICAS: '2' })).toThrow(/KAFKA_MIN_INSYNC_REPLICAS/);
   });
 });

@@ -24,11 +24,19 @@ export function topicSpecs(names: KafkaNames): TopicSpec[] {
   ]);
 }
 
+export interface ProvisionOptions {
+  names: KafkaNames;
+  replicationFactor: number;
+  /** Replicas that must have a write before acks=all succeeds (KAFKA_MIN_INSYNC_REPLICAS). */
+  minInsyncReplicas: number;
+}
+
 export interface ProvisionReport {
   created: string[];
-  /** Existing topics whose retention.ms differed and was set. */
-  retentionUpdated: string[];
-  unchanged: string[];
+  /** Topics that were there already: checked against the spec, never changed. */
+  existing: string[];
+  /** Settings of existing topics that differ from the spec: reported, never changed (see provisionTopics). */
+  configDrift: { name: string; config: string; expected: string; actual: string | undefined }[];
   /**
    * Existing topics with another partition count: left as they are, because adding partitions
    * moves keys to other partitions and breaks the per-order ordering of events in flight.
@@ -36,19 +44,24 @@ export interface ProvisionReport {
   partitionMismatch: { name: string; expected: number; actual: number }[];
 }
 
+/** The topic-level settings the system relies on, set when it creates a topic. */
+function settingsOf(spec: TopicSpec, options: ProvisionOptions): Record<string, string> {
+  return { 'retention.ms': String(spec.retentionMs), 'min.insync.replicas': String(options.minInsyncReplicas) };
+}
+
 /**
- * Creates the missing topics and brings the retention of the existing ones to the spec. Idempotent,
- * and safe when several processes provision at once (a topic another one created counts as
- * existing). Run it before any consumer subscribes: the broker does not create topics on demand.
+ * Creates the missing topics with their settings, and reports where existing ones differ from the
+ * spec without changing them: kafkajs has only the AlterConfigs call, which replaces a topic's whole
+ * set of dynamic settings and would wipe whatever operators set (IncrementalAlterConfigs is not
+ * implemented). Idempotent, and safe when several processes provision at once (a topic another one
+ * created counts as existing). Run it before any consumer subscribes: the broker does not create
+ * topics on demand.
  */
-export async function provisionTopics(
-  admin: Admin,
-  options: { names: KafkaNames; replicationFactor: number },
-): Promise<ProvisionReport> {
+export async function provisionTopics(admin: Admin, options: ProvisionOptions): Promise<ProvisionReport> {
   const specs = topicSpecs(options.names);
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((s) => !existing.has(s.name));
-  const report: ProvisionReport = { created: [], retentionUpdated: [], unchanged: [], partitionMismatch: [] };
+  const report: ProvisionReport = { created: [], existing: [], configDrift: [], partitionMismatch: [] };
 
   if (missing.length) {
     await admin.createTopics({
@@ -58,7 +71,7 @@ export async function provisionTopics(
           topic: s.name,
           numPartitions: s.partitions,
           replicationFactor: options.replicationFactor,
-          configEntries: [{ name: 'retention.ms', value: String(s.retentionMs) }],
+          configEntries: Object.entries(settingsOf(s, options)).map(([name, value]) => ({ name, value })),
         }),
       ),
     });
@@ -72,29 +85,18 @@ export async function provisionTopics(
     admin.fetchTopicMetadata({ topics: present.map((s) => s.name) }),
     admin.describeConfigs({
       includeSynonyms: false,
-      resources: present.map((s) => ({ type: ConfigResourceTypes.TOPIC, name: s.name, configNames: ['retention.ms'] })),
+      resources: present.map((s) => ({ type: ConfigResourceTypes.TOPIC, name: s.name, configNames: Object.keys(settingsOf(s, options)) })),
     }),
   ]);
   const partitionsOf = new Map(metadata.topics.map((t) => [t.name, t.partitions.length]));
-  const retentionOf = new Map(
-    configs.resources.map((r) => [r.resourceName, r.configEntries.find((e) => e.configName === 'retention.ms')?.configValue]),
-  );
+  const settingsFound = new Map(configs.resources.map((r) => [r.resourceName, new Map(r.configEntries.map((e) => [e.configName, e.configValue]))]));
 
-  const stale = present.filter((s) => retentionOf.get(s.name) !== String(s.retentionMs));
-  if (stale.length) {
-    // alterConfigs replaces a topic's dynamic settings as a set; retention.ms is the only one we own.
-    await admin.alterConfigs({
-      validateOnly: false,
-      resources: stale.map((s) => ({
-        type: ConfigResourceTypes.TOPIC,
-        name: s.name,
-        configEntries: [{ name: 'retention.ms', value: String(s.retentionMs) }],
-      })),
-    });
-  }
   for (const s of present) {
-    if (stale.includes(s)) report.retentionUpdated.push(s.name);
-    else report.unchanged.push(s.name);
+    report.existing.push(s.name);
+    const drift = Object.entries(settingsOf(s, options))
+      .map(([config, expected]) => ({ name: s.name, config, expected, actual: settingsFound.get(s.name)?.get(config) }))
+      .filter((d) => d.actual !== d.expected);
+    report.configDrift.push(...drift);
     const actual = partitionsOf.get(s.name) ?? 0;
     if (actual !== s.partitions) report.partitionMismatch.push({ name: s.name, expected: s.partitions, actual });
   }

@@ -1,7 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signDevToken } from '../api/auth.js';
 import { startApi, type TestApi } from '../test/support/api.js';
@@ -11,7 +11,7 @@ import { FakePaymentProvider } from '../fake-payment-provider/provider.js';
 import { createStockedProduct, fixedClock, placeOrder } from '../test/support/domain.js';
 import { deadLetterHeaders, startSubscriber, type RunningSubscriber } from './consumer.js';
 import { buildEnvelope } from '../domain/events/envelope.js';
-import { createIdempotentProducer } from './kafka.js';
+import { createIdempotentProducer, type IdempotentProducer } from './kafka.js';
 import { OutboxRelay } from './relay/relay.js';
 import { createAnalyticsSubscriber } from './subscribers/analytics.js';
 import { fileMailer, type Mailer } from './subscribers/mailer.js';
@@ -34,7 +34,7 @@ import {
 const UNDELIVERABLE = 'undeliverable-user';
 
 let world: EventsWorld;
-let producer: Producer;
+let producer: IdempotentProducer;
 let relay: OutboxRelay;
 let api: TestApi;
 let mailDir: string;
@@ -173,7 +173,7 @@ describe('a poison message', () => {
     await producer.send({
       topic,
       messages: [
-        { key: 'poison', value: '{"event_type":"order.created","data":"not an order"}' },
+        { key: 'poison', value: '{"event_type":"order.failed","data":"not an order"}' },
         { key, value: JSON.stringify(valid) },
       ],
     });
@@ -190,8 +190,81 @@ describe('a poison message', () => {
         [deadLetterHeaders.attempts]: '0',
         [deadLetterHeaders.error]: expect.stringContaining('unreadable event'),
       });
-      expect(letter.value).toBe('{"event_type":"order.created","data":"not an order"}');
+      expect(letter.value).toBe('{"event_type":"order.failed","data":"not an order"}');
     }
+  });
+});
+
+describe('events from a newer producer (a rolling deploy)', () => {
+  it('are ignored when of a type the group does not handle, read when they only add fields or a minor version, and dead-lettered when they cannot be read', async () => {
+    const key = keyOnSamePartition('rolling', 6);
+    const topic = world.names.topic('order-events');
+    const context = { correlationId: 'req-rolling', userId: 'user-rolling', traceId: 'trace-rolling' };
+    const occurredAt = new Date('2031-03-04T05:06:07Z');
+    const orderRef = { order_id: key, order_number: 'ORD-2031-77777', user_id: 'user-rolling' };
+    const created = buildEnvelope({
+      eventType: 'order.created',
+      aggregateId: key,
+      context,
+      occurredAt,
+      data: {
+        ...orderRef,
+        total: 20,
+        currency: 'EUR',
+        items: [{ product_id: key, quantity: 2, price: 10 }],
+        shipping_address: { address_line1: '1 Rue', city: 'Paris', state: 'IDF', postal_code: '75001', country: 'FR' },
+      },
+    });
+    const confirmed = buildEnvelope({
+      eventType: 'order.confirmed',
+      aggregateId: key,
+      context,
+      occurredAt,
+      data: { ...orderRef, total: 20, currency: 'EUR', confirmed_at: occurredAt.toISOString() },
+    });
+    const newer = [
+      // A type this release does not know at all.
+      { ...confirmed, event_id: randomUUID(), event_type: 'order.shipped', data: { ...orderRef, carrier: 'DHL' } },
+      // A minor version that adds fields, in the envelope and deep in the payload.
+      {
+        ...created,
+        event_version: '1.1',
+        schema_url: 'https://schemas.example/order.created/1.1',
+        data: {
+          ...created.data,
+          discount: 0,
+          items: created.data.items.map((i) => ({ ...i, sku: 'SKU-1' })),
+          shipping_address: { ...created.data.shipping_address, phone: '+33 1 23 45 67 89' },
+        },
+        metadata: { ...created.metadata, tenant: 'eu' },
+      },
+      { ...confirmed, event_version: '1.1', data: { ...confirmed.data, loyalty_points: 20 } },
+      // A new major version of a type both groups handle: not readable by this release.
+      { ...confirmed, event_id: randomUUID(), event_type: 'order.failed', event_version: '2.0', data: { order: orderRef, reason: { code: 'x' } } },
+    ];
+    await producer.send({ topic, messages: newer.map((event) => ({ key, value: JSON.stringify(event) })) });
+
+    // Each group dead-letters the 2.0 event after whatever it dead-lettered before it on the partition.
+    const dlq = await consumeUntil(world.kafka, [world.names.deadLetter('order-events')], (ms) =>
+      ms.filter((m) => m.key === key && JSON.parse(m.value!).event_version === '2.0').length === 2,
+    );
+    const letters = dlq.filter((m) => m.key === key);
+    expect(letters.map((m) => `${JSON.parse(m.value!).event_type} ${JSON.parse(m.value!).event_version}`)).toEqual(['order.failed 2.0', 'order.failed 2.0']);
+    expect(letters.map((m) => m.headers[deadLetterHeaders.consumerGroup]).sort()).toEqual(
+      [world.names.group('analytics-service-group'), world.names.group('notification-service-group')].sort(),
+    );
+    expect(letters.every((m) => m.headers[deadLetterHeaders.error]!.includes('unreadable event'))).toBe(true);
+
+    await expect.poll(() => world.prisma.analyticsOrder.findUnique({ where: { orderId: key } }), poll).toMatchObject({ status: 'confirmed', currency: 'EUR' });
+    await expect.poll(() => world.prisma.notification.count({ where: { orderId: key, template: 'order_confirmed' } }), poll).toBe(1);
+    const handled = await world.prisma.inboxEvent.findMany({ where: { eventId: { in: newer.map((e) => e.event_id) } } });
+    expect(handled.map((r) => `${r.consumerGroup} ${r.eventType}`).sort()).toEqual(
+      [
+        `${world.names.group('analytics-service-group')} order.confirmed`,
+        `${world.names.group('analytics-service-group')} order.created`,
+        `${world.names.group('notification-service-group')} order.confirmed`,
+      ].sort(),
+    );
   });
 });
 

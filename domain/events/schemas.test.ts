@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildEnvelope, eventIdFor } from './envelope.js';
-import { eventSchemas, eventTypes, parseEvent } from './schemas.js';
+import { eventSchemas, eventTypes, parseEvent, readEvent, type EventEnvelope } from './schemas.js';
 import { seedExamples } from '../../test/fixtures/seed-examples.js';
 import { consumerGroups, topicOf, topics } from './topics.js';
 
@@ -16,6 +16,26 @@ describe('event schemas', () => {
     delete withoutCurrency.currency;
     expect(() => parseEvent({ ...orderCreated, data: withoutCurrency })).toThrow();
     expect(() => parseEvent({ ...orderCreated, event_version: '2.0' })).toThrow();
+  });
+
+  it('read as a tolerant reader: unknown fields dropped at any depth, any 1.x version; another major or a missing field refused', () => {
+    const orderCreated = seedExamples[0] as EventEnvelope<'order.created'>;
+    const newer = {
+      ...orderCreated,
+      event_version: '1.3',
+      schema_url: 'https://schemas.example/order.created/1.3',
+      data: {
+        ...orderCreated.data,
+        discount: 5,
+        items: orderCreated.data.items.map((i) => ({ ...i, sku: 'SKU-1' })),
+        shipping_address: { ...orderCreated.data.shipping_address, phone: '+1 555 0100' },
+      },
+    };
+    expect(readEvent('order.created', newer)).toEqual({ ...orderCreated, event_version: '1.3' });
+    expect(() => readEvent('order.created', { ...newer, event_version: '2.0' })).toThrow();
+    const withoutTotal: Record<string, unknown> = { ...newer.data };
+    delete withoutTotal.total;
+    expect(() => readEvent('order.created', { ...newer, data: withoutTotal })).toThrow();
   });
 
   it('give every event type a topic of CONTRACT §4 that a consumer group reads', () => {

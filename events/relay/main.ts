@@ -43,7 +43,10 @@ runProcess({ name: 'outbox relay', log, deadlineMs: config.shutdownDeadlineMs },
 
   const lagTimer = setInterval(() => {
     outboxLag(prisma).then(
-      (lag) => log.info({ ...lag }, 'outbox lag'),
+      (lag) =>
+        lag.parked > 0
+          ? log.warn({ ...lag }, 'outbox lag; rows are parked (the broker refuses them), see park_reason in the outbox table')
+          : log.info({ ...lag }, 'outbox lag'),
       (error: unknown) => log.warn({ err: error }, 'cannot read the outbox lag'),
     );
   }, LAG_LOG_INTERVAL_MS);

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { type Producer } from 'kafkajs';
+import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrisma } from '../../db/prisma.js';
 import { type PrismaClient } from '../../generated/prisma/client.js';
-import { createIdempotentProducer } from '../kafka.js';
+import { createIdempotentProducer, type IdempotentProducer } from '../kafka.js';
 import { OutboxRelay, outboxLag } from './relay.js';
 import { consumeUntil, memoryLogger, recordProductUpdates, startEventsWorld, type EventsWorld, type Received } from '../../test/support/events.js';
 
 let world: EventsWorld;
-const producers: Producer[] = [];
+const producers: IdempotentProducer[] = [];
 const clients: PrismaClient[] = [];
 
 beforeAll(async () => {
@@ -27,7 +27,7 @@ async function newRelay(options: { batchSize?: number; pollIntervalMs?: number; 
   await producer.connect();
   producers.push(producer);
   const published = { messages: 0 };
-  const counting: Producer = {
+  const counting: IdempotentProducer = {
     ...producer,
     sendBatch: async (batch) => {
       // A relay that is sometimes slower than the other: a race that would reorder a key shows.
@@ -39,16 +39,17 @@ async function newRelay(options: { batchSize?: number; pollIntervalMs?: number; 
   };
   const prisma = createPrisma(world.config.postgres.url, { poolSize: 2 });
   clients.push(prisma);
+  const log = memoryLogger();
   const relay = new OutboxRelay({
     prisma,
     producer: counting,
     names: world.names,
-    log: memoryLogger(),
+    log,
     batchSize: options.batchSize ?? 100,
     pollIntervalMs: options.pollIntervalMs ?? 200,
     listenUrl: options.listen ? world.config.postgres.url : undefined,
   });
-  return Object.assign(relay, { published });
+  return Object.assign(relay, { published, log });
 }
 
 /** The `vN` names of each key's product.updated messages, in the order Kafka holds them. */
@@ -59,6 +60,17 @@ function sequencesByKey(messages: Received[]): Map<string, number[]> {
     byKey.set(m.key!, [...(byKey.get(m.key!) ?? []), Number(event.data.name.slice(1))]);
   }
   return byKey;
+}
+
+// kafkajs is CommonJS, and Node's ESM loader does not see this export by name.
+const { ConfigResourceTypes } = kafkajs;
+
+async function maxMessageBytes(topic: string): Promise<string | undefined> {
+  const { resources } = await world.admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }],
+  });
+  return resources[0]?.configEntries[0]?.configValue;
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -89,7 +101,7 @@ describe('the outbox relay', () => {
     });
     expect(JSON.parse(mine[0]!.value!)).toEqual(rows[0]!.payload);
     expect(rows.every((r) => r.publishedAt instanceof Date)).toBe(true);
-    expect(await outboxLag(world.prisma)).toEqual({ unpublished: 0, oldestAgeMs: 0 });
+    expect(await outboxLag(world.prisma)).toEqual({ unpublished: 0, oldestAgeMs: 0, parked: 0, held: 0 });
   });
 
   it('reports how many rows wait and how long the oldest has', async () => {
@@ -151,5 +163,54 @@ describe('the outbox relay', () => {
     const sequences = sequencesByKey(messages.filter((m) => wanted.has(m.key!)));
     expect(sequences.size).toBe(keys.length);
     for (const key of keys) expect(sequences.get(key)).toEqual(range(perKey));
+  });
+
+  it('parks a row the broker can never take, reports it, and keeps the other orders’ rows flowing', async () => {
+    const blocked = await recordProductUpdates(world.prisma, 2);
+    // Its first event grows past the broker's message limit (message.max.bytes, 1 MB by default).
+    await world.prisma.$executeRaw`
+      UPDATE outbox SET payload = jsonb_set(payload, '{data,name}', to_jsonb(repeat('x', 1100000)))
+      WHERE id = (SELECT min(id) FROM outbox WHERE aggregate_id = ${blocked})`;
+    const others = [await recordProductUpdates(world.prisma, 2), await recordProductUpdates(world.prisma, 2)];
+
+    const relay = await newRelay({ pollIntervalMs: 50 });
+    relay.start();
+    try {
+      await expect.poll(() => world.prisma.outboxEvent.count({ where: { aggregateId: { in: others }, publishedAt: null } }), { timeout: 15_000 }).toBe(0);
+      // Another round after it: the parked row is not tried again.
+      await recordProductUpdates(world.prisma, 1);
+      await expect.poll(async () => (await outboxLag(world.prisma)).unpublished, { timeout: 15_000 }).toBe(0);
+    } finally {
+      await relay.stop();
+    }
+
+    const rows = await world.prisma.outboxEvent.findMany({ where: { aggregateId: blocked }, orderBy: { id: 'asc' } });
+    expect(rows.map((r) => ({ published: r.publishedAt !== null, parked: r.parkedAt !== null }))).toEqual([
+      { published: false, parked: true },
+      // Behind it, in order: held for the operator, not published past it.
+      { published: false, parked: false },
+    ]);
+    expect(rows[0]!.parkReason).toMatch(/larger than the max message size/);
+    expect(await outboxLag(world.prisma)).toMatchObject({ unpublished: 0, oldestAgeMs: 0, parked: 1, held: 1 });
+    const parkedLogs = relay.log.entries.filter((e) => e.message.startsWith('outbox row parked'));
+    expect(parkedLogs.map((e) => e.fields.eventId)).toEqual([rows[0]!.eventId]);
+
+    // (At least once: rows of the refused batch that the broker took are there twice.)
+    const othersIds = (await world.prisma.outboxEvent.findMany({ where: { aggregateId: { in: others } } })).map((r) => r.eventId);
+    const published = await consumeUntil(world.kafka, [world.names.topic('product-events')], (ms) =>
+      othersIds.every((id) => ms.some((m) => m.headers['event-id'] === id)),
+    );
+    expect(published.filter((m) => m.key === blocked)).toEqual([]);
+
+    // The operator raises the topic's limit and clears the mark: the order's events go out, in order.
+    await world.admin.alterConfigs({
+      validateOnly: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: world.names.topic('product-events'), configEntries: [{ name: 'max.message.bytes', value: '2000000' }] }],
+    });
+    await expect.poll(() => maxMessageBytes(world.names.topic('product-events'))).toBe('2000000');
+    await world.prisma.outboxEvent.update({ where: { id: rows[0]!.id }, data: { parkedAt: null, parkReason: null } });
+    expect(await relay.drain()).toBe(2);
+    const resumed = await consumeUntil(world.kafka, [world.names.topic('product-events')], (ms) => ms.filter((m) => m.key === blocked).length === 2);
+    expect(resumed.filter((m) => m.key === blocked).map((m) => m.headers['event-id'])).toEqual(rows.map((r) => r.eventId));
   });
 });

@@ -8,12 +8,13 @@ import {
   trace,
   type Span,
 } from '@opentelemetry/api';
-import { type IHeaders, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import { type IHeaders, type Message, type TopicMessages } from 'kafkajs';
 import pg from 'pg';
 import { type Db } from '../../db/prisma.js';
-import { type PrismaClient } from '../../generated/prisma/client.js';
+import { type Prisma, type PrismaClient } from '../../generated/prisma/client.js';
 import { type Logger } from '../../runtime/log.js';
 import { type Topic } from '../../domain/events/topics.js';
+import { type IdempotentProducer } from '../kafka.js';
 import { type KafkaNames } from '../kafka-names.js';
 
 /** The channel the outbox trigger NOTIFYs on (prisma/migrations/…_outbox_notify). */
@@ -32,19 +33,48 @@ interface OutboxRow {
 }
 
 export interface OutboxLag {
-  /** Rows not yet published. */
+  /** Rows waiting to be published (not counting parked rows and those held behind them). */
   unpublished: number;
   /** How long the oldest of them has waited; 0 when there is none. */
   oldestAgeMs: number;
+  /** Rows the broker refused for good, left for an operator. */
+  parked: number;
+  /** Rows waiting behind a parked row of their aggregate, so its events keep their order. */
+  held: number;
 }
 
 /** How far behind the relay is: what the outbox holds that Kafka does not have yet. */
 export async function outboxLag(db: Db): Promise<OutboxLag> {
-  const [row] = await db.$queryRaw<[{ unpublished: bigint; oldest_age_ms: number | null }]>`
-    SELECT count(*) AS unpublished,
-           (extract(epoch FROM clock_timestamp() - min(created_at)) * 1000)::float8 AS oldest_age_ms
-    FROM outbox WHERE published_at IS NULL`;
-  return { unpublished: Number(row.unpublished), oldestAgeMs: Math.max(0, Math.round(row.oldest_age_ms ?? 0)) };
+  const [row] = await db.$queryRaw<[{ unpublished: bigint; parked: bigint; held: bigint; oldest_age_ms: number | null }]>`
+    WITH pending AS (
+      SELECT created_at, parked_at IS NOT NULL AS parked,
+             parked_at IS NULL AND aggregate_id IN (
+               SELECT aggregate_id FROM outbox WHERE published_at IS NULL AND parked_at IS NOT NULL) AS held
+      FROM outbox WHERE published_at IS NULL)
+    SELECT count(*) FILTER (WHERE NOT parked AND NOT held) AS unpublished,
+           count(*) FILTER (WHERE parked) AS parked,
+           count(*) FILTER (WHERE held) AS held,
+           (extract(epoch FROM clock_timestamp() - min(created_at) FILTER (WHERE NOT parked AND NOT held)) * 1000)::float8 AS oldest_age_ms
+    FROM pending`;
+  return {
+    unpublished: Number(row.unpublished),
+    oldestAgeMs: Math.max(0, Math.round(row.oldest_age_ms ?? 0)),
+    parked: Number(row.parked),
+    held: Number(row.held),
+  };
+}
+
+/**
+ * Broker errors that refuse a record itself, so sending it again can never succeed: it is larger
+ * than the topic's message limit, or the broker finds it invalid.
+ */
+const refusalsForGood = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD']);
+
+function refusedForGood(error: unknown): boolean {
+  for (let e = error as { type?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (typeof e.type === 'string' && refusalsForGood.has(e.type)) return true;
+  }
+  return false;
 }
 
 /** The Kafka headers of a row: every string header it was written with, and the event's identity. */
@@ -59,8 +89,7 @@ function headersOf(row: OutboxRow): Record<string, string> {
 
 export interface OutboxRelayOptions {
   prisma: PrismaClient;
-  /** An idempotent producer (events/kafka.ts), connected. */
-  producer: Producer;
+  producer: IdempotentProducer;
   names: KafkaNames;
   log: Logger;
   /** Rows claimed, published and marked per transaction. */
@@ -95,14 +124,17 @@ export class OutboxRelay {
 
   constructor(private readonly options: OutboxRelayOptions) {}
 
-  /** Claims, publishes and marks one batch; returns how many rows it published (0: nothing to do). */
+  /**
+   * Claims, publishes and marks one batch; returns how many rows it published or parked (0:
+   * nothing to do). An aggregate whose oldest unpublished row is parked is not claimed.
+   */
   async publishBatch(): Promise<number> {
     const { prisma, batchSize } = this.options;
     return prisma.$transaction(
       async (tx) => {
         const heads = await tx.$queryRaw<{ aggregate_id: string }[]>`
           SELECT o.aggregate_id FROM outbox o
-          WHERE o.published_at IS NULL
+          WHERE o.published_at IS NULL AND o.parked_at IS NULL
             AND o.id IN (SELECT DISTINCT ON (aggregate_id) id FROM outbox
                          WHERE published_at IS NULL ORDER BY aggregate_id, id)
           ORDER BY o.id
@@ -117,17 +149,50 @@ export class OutboxRelay {
           LIMIT ${batchSize}
           FOR UPDATE`;
         if (!rows.length) return 0;
-        await this.publish(rows);
+        let outcome = { published: rows, parked: 0 };
+        try {
+          await this.publish(rows);
+        } catch (error) {
+          if (!refusedForGood(error)) throw error;
+          outcome = await this.publishAroundRefused(tx, rows);
+        }
         await tx.$executeRaw`
-          UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(${rows.map((r) => r.id.toString())}::bigint[])`;
-        return rows.length;
+          UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(${outcome.published.map((r) => r.id.toString())}::bigint[])`;
+        return outcome.published.length + outcome.parked;
       },
       // Long enough for the producer's own retries; past it the batch rolls back and goes out again.
       { maxWait: 10_000, timeout: 60_000 },
     );
   }
 
-  /** Publishes until the outbox is empty (for tests and for draining at shutdown). */
+  /**
+   * After the broker refused a batch for a row it will never take: publishes the rows one at a
+   * time, in id order, to find it, and parks it (with the rest of its aggregate in the batch held
+   * behind it, unpublished) instead of failing every batch for every order.
+   */
+  private async publishAroundRefused(tx: Prisma.TransactionClient, rows: OutboxRow[]): Promise<{ published: OutboxRow[]; parked: number }> {
+    const published: OutboxRow[] = [];
+    const parked = new Set<string>();
+    for (const row of rows) {
+      if (parked.has(row.aggregate_id)) continue;
+      try {
+        await this.publish([row]);
+        published.push(row);
+      } catch (error) {
+        if (!refusedForGood(error)) throw error;
+        const reason = String((error as Error).message ?? error).slice(0, 2000);
+        await tx.$executeRaw`UPDATE outbox SET parked_at = clock_timestamp(), park_reason = ${reason} WHERE id = ${row.id}`;
+        parked.add(row.aggregate_id);
+        this.options.log.error(
+          { err: error, outboxId: row.id.toString(), eventId: row.event_id, eventType: row.event_type, aggregateId: row.aggregate_id, topic: row.topic },
+          'outbox row parked: the broker refuses it for good; its aggregate’s later events wait behind it until an operator clears parked_at',
+        );
+      }
+    }
+    return { published, parked: parked.size };
+  }
+
+  /** Publishes until nothing is left to publish (for tests and for draining at shutdown); returns the rows published or parked. */
   async drain(): Promise<number> {
     let total = 0;
     for (let n = await this.publishBatch(); n > 0; n = await this.publishBatch()) total += n;
@@ -191,9 +256,9 @@ export class OutboxRelay {
     while (!this.stopping) {
       this.woken = false;
       try {
-        const published = await this.publishBatch();
-        if (published > 0) {
-          log.debug({ published }, 'published outbox rows');
+        const rows = await this.publishBatch();
+        if (rows > 0) {
+          log.debug({ rows }, 'published outbox rows');
           continue;
         }
       } catch (error) {
@@ -259,15 +324,19 @@ export class OutboxRelay {
   /** Reports the lag as OpenTelemetry gauges (no-ops until a metrics SDK is registered). */
   observeLag(): void {
     const meter = metrics.getMeter('order-saga-relay');
-    const count = meter.createObservableGauge('outbox.lag.events', { description: 'Outbox rows not yet published' });
-    const age = meter.createObservableGauge('outbox.lag.oldest_age', { unit: 'ms', description: 'Age of the oldest unpublished outbox row' });
+    const count = meter.createObservableGauge('outbox.lag.events', { description: 'Outbox rows waiting to be published' });
+    const age = meter.createObservableGauge('outbox.lag.oldest_age', { unit: 'ms', description: 'Age of the oldest outbox row waiting to be published' });
+    const parked = meter.createObservableGauge('outbox.parked.events', { description: 'Outbox rows the broker refused for good, left for an operator' });
+    const held = meter.createObservableGauge('outbox.held.events', { description: 'Outbox rows waiting behind a parked row of their aggregate' });
     meter.addBatchObservableCallback(
       async (result) => {
         const lag = await outboxLag(this.options.prisma);
         result.observe(count, lag.unpublished);
         result.observe(age, lag.oldestAgeMs);
+        result.observe(parked, lag.parked);
+        result.observe(held, lag.held);
       },
-      [count, age],
+      [count, age, parked, held],
     );
   }
 }

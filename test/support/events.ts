@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Partitioners, type Admin, type Kafka, type KafkaMessage } from 'kafkajs';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Partitioners, type Admin, type ISocketFactory, type Kafka, type KafkaMessage } from 'kafkajs';
 import { type Config } from '../../config/index.js';
 import { createPrisma } from '../../db/prisma.js';
 import { type Clock } from '../../domain/clock.js';
@@ -65,7 +67,9 @@ export async function startEventsWorld(options: { provision?: boolean } = {}): P
   const kafka = createKafka(config, 'test');
   const admin = kafka.admin();
   await admin.connect();
-  if (options.provision !== false) await provisionTopics(admin, { names, replicationFactor: config.kafka.replicationFactor });
+  if (options.provision !== false) {
+    await provisionTopics(admin, { names, replicationFactor: config.kafka.replicationFactor, minInsyncReplicas: config.kafka.minInsyncReplicas });
+  }
   return {
     config,
     prisma,
@@ -213,4 +217,70 @@ export function keyOnSamePartition(key: string, partitions: number): string {
     const candidate = randomUUID();
     if (partitionOf(candidate) === partitionOf(key)) return candidate;
   }
+}
+
+/**
+ * A TCP proxy in front of one broker that can hold the broker's answers back (the requests go
+ * through at once), and a kafkajs socket factory that sends every connection through it. kafkajs
+ * connects to the addresses the broker advertises once it has read the metadata, so a proxy on the
+ * bootstrap address alone would be bypassed; through the socket factory, every connection is proxied.
+ */
+export async function startSlowBrokerProxy(broker: { host: string; port: number }): Promise<SlowBrokerProxy> {
+  let delayMs = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(broker.port, broker.host);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    // Each chunk of an answer is due `delayMs` after it came, and never before the one ahead of it.
+    let delivered = Promise.resolve();
+    upstream.on('data', (chunk: Buffer) => {
+      const due = Date.now() + delayMs;
+      delivered = delivered.then(async () => {
+        await sleep(Math.max(0, due - Date.now()));
+        if (!client.destroyed) client.write(chunk);
+      });
+    });
+    upstream.on('end', () => void delivered.then(() => client.end()));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    socketFactory: ({ onConnect }) => net.connect({ host: '127.0.0.1', port }, onConnect),
+    delayAnswers(ms) {
+      delayMs = ms;
+    },
+    async stop() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+}
+
+export interface SlowBrokerProxy {
+  /** For `new Kafka({ socketFactory })`: every connection goes through the proxy. */
+  socketFactory: ISocketFactory;
+  /** Holds each answer back this long from now on (0: passes them on at once). */
+  delayAnswers(ms: number): void;
+  stop(): Promise<void>;
+}
+
+/** Every message a topic holds now, read from the beginning up to each partition's end. */
+export async function readTopic(kafka: Kafka, admin: Admin, topic: string): Promise<Received[]> {
+  const ends = (await admin.fetchTopicOffsets(topic)).filter((p) => Number(p.high) > Number(p.low));
+  const last = new Map(ends.map((p) => [p.partition, String(Number(p.high) - 1)]));
+  if (!last.size) return [];
+  const reached = new Set<number>();
+  return consumeUntil(kafka, [topic], (messages) => {
+    const m = messages[messages.length - 1]!;
+    if (last.get(m.partition) === m.offset) reached.add(m.partition);
+    return reached.size === last.size;
+  });
 }
