@@ -3,8 +3,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/prisma.js';
 import type { Clock } from '../domain/clock.js';
 import { isAppError } from '../domain/errors.js';
-import { commitReservation, releaseReservation, reserveInventory } from '../domain/inventory.js';
-import { getOrder, transitionOrder } from '../domain/orders.js';
+import { releaseReservation, reserveInventory } from '../domain/inventory.js';
+import { confirmOrder, getOrder, transitionOrder } from '../domain/orders.js';
 import { chargePayment, confirmPayment, reversePayment } from '../domain/payments/payments.js';
 import type { PaymentProvider } from '../domain/payments/provider.js';
 
@@ -99,11 +99,10 @@ export function createActivities({ db, clock, payments }: ActivityDeps) {
         await reversePayment(payment, { orderId: context.orderId }, callOptions());
       }),
 
-    /** Stock committed, then the order `confirmed` with `order.confirmed`. */
+    /** Stock committed and the order `confirmed`, in one transaction. */
     confirmOrder: (context: SagaContext) =>
       asActivity(async () => {
-        await commitReservation(inventory, { orderId: context.orderId });
-        await transitionOrder(inventory, { orderId: context.orderId, to: 'confirmed' });
+        await confirmOrder(inventory, { orderId: context.orderId });
       }),
 
     failOrder: (context: SagaContext & { reason: string }) =>

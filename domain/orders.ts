@@ -5,6 +5,7 @@ import { shippingAddressSchema } from './events/schemas.js';
 import type { OrderStatus, Prisma } from '../generated/prisma/client.js';
 import type { Clock } from './clock.js';
 import { IllegalTransitionError, NotFoundError, ValidationError } from './errors.js';
+import { commitReservation } from './inventory.js';
 import { Decimal, toApiAmount } from './money.js';
 import { recordEvent } from './outbox.js';
 
@@ -253,5 +254,18 @@ export async function transitionOrder(deps: OrderDeps, input: TransitionOrderInp
       });
     }
     return tx.order.findUniqueOrThrow({ where: { id: orderId }, include: orderWithDetails });
+  });
+}
+
+/**
+ * Confirms an order: its reservation committed (the units leave stock, `inventory.committed`) and
+ * the order `confirmed` (`order.confirmed`) in one transaction, so that neither happens without the
+ * other. Idempotent: confirming a confirmed order changes nothing.
+ */
+export async function confirmOrder(deps: OrderDeps, input: { orderId: string }): Promise<OrderWithDetails> {
+  return inTransaction(deps.db, async (tx) => {
+    const inTx = { db: tx, clock: deps.clock };
+    await commitReservation(inTx, input);
+    return transitionOrder(inTx, { orderId: input.orderId, to: 'confirmed' });
   });
 }
