@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
 import { FakePaymentProvider } from '../fake-payment-provider/provider.js';
-import { createStockedProduct, outboxEvents, placeOrder, type ProductFixture } from '../test/support/domain.js';
-import { testConfig, withDatabaseClient } from '../test/support/env.js';
+import { createStockedProduct, outboxEvents, placeOrder, refuseConfirming, type ProductFixture } from '../test/support/domain.js';
+import { testConfig } from '../test/support/env.js';
 import { createActivities, type SagaContext } from './index.js';
 
 const prisma = createPrisma(testConfig().postgres.url);
@@ -22,25 +21,6 @@ async function reservedOrder(product: ProductFixture, quantity: number) {
 async function stockOf(product: ProductFixture) {
   const [row] = await prisma.stock.findMany({ where: { id: { in: product.stockIds } } });
   return { onHand: row!.onHand, reserved: row!.reserved };
-}
-
-/** Makes PostgreSQL refuse to mark this order confirmed: the second half of confirming fails, as a crash or a lost connection would. */
-async function refuseConfirming<T>(orderId: string, work: () => Promise<T>): Promise<T> {
-  const name = `refuse_confirm_${randomUUID().replaceAll('-', '')}`;
-  await withDatabaseClient(async (client) => {
-    await client.query(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN RAISE EXCEPTION 'the test refuses to confirm order %', NEW.id; END $$`);
-    await client.query(`CREATE TRIGGER ${name} BEFORE UPDATE OF status ON orders FOR EACH ROW
-      WHEN (NEW.id = '${orderId}'::uuid AND NEW.status = 'confirmed') EXECUTE FUNCTION ${name}()`);
-  });
-  try {
-    return await work();
-  } finally {
-    await withDatabaseClient(async (client) => {
-      await client.query(`DROP TRIGGER ${name} ON orders`);
-      await client.query(`DROP FUNCTION ${name}()`);
-    });
-  }
 }
 
 describe('confirmOrder', () => {

@@ -4,6 +4,7 @@ import { parseEvent, type EventEnvelope } from '../../domain/events/schemas.js';
 import type { Clock } from '../../domain/clock.js';
 import { Decimal } from '../../domain/money.js';
 import { createOrder, type OrderWithDetails } from '../../domain/orders.js';
+import { withDatabaseClient } from './env.js';
 
 /** Data for tests: fresh rows with fresh ids, so tests share one database without meeting. */
 
@@ -89,4 +90,23 @@ export function placeOrder(
 export async function outboxEvents(prisma: PrismaClient, aggregateId: string): Promise<EventEnvelope[]> {
   const rows = await prisma.outboxEvent.findMany({ where: { aggregateId }, orderBy: { id: 'asc' } });
   return rows.map((r) => parseEvent(r.payload));
+}
+
+/** Makes PostgreSQL refuse to mark this order confirmed: the second half of confirming fails, as a crash or a lost connection would. */
+export async function refuseConfirming<T>(orderId: string, work: () => Promise<T>): Promise<T> {
+  const name = `refuse_confirm_${randomUUID().replaceAll('-', '')}`;
+  await withDatabaseClient(async (client) => {
+    await client.query(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'the test refuses to confirm order %', NEW.id; END $$`);
+    await client.query(`CREATE TRIGGER ${name} BEFORE UPDATE OF status ON orders FOR EACH ROW
+      WHEN (NEW.id = '${orderId}'::uuid AND NEW.status = 'confirmed') EXECUTE FUNCTION ${name}()`);
+  });
+  try {
+    return await work();
+  } finally {
+    await withDatabaseClient(async (client) => {
+      await client.query(`DROP TRIGGER ${name} ON orders`);
+      await client.query(`DROP FUNCTION ${name}()`);
+    });
+  }
 }
