@@ -1,7 +1,10 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
-import { FakePaymentProvider } from '../fake-payment-provider/provider.js';
+import { transitionOrder, type OrderStatus } from '../domain/orders.js';
+import { FakePaymentProvider, testTokens } from '../fake-payment-provider/provider.js';
 import { createStockedProduct, outboxEvents, placeOrder, refuseConfirming, type ProductFixture } from '../test/support/domain.js';
 import { testConfig } from '../test/support/env.js';
 import { createActivities, type SagaContext } from './index.js';
@@ -45,5 +48,80 @@ describe('confirmOrder', () => {
       'inventory.committed',
       'order.confirmed',
     ]);
+  });
+});
+
+/** Runs a step as Temporal would (in an activity context) and returns how it refused, if it did. */
+async function refusal(step: () => Promise<unknown>): Promise<ApplicationFailure | undefined> {
+  const error = await new MockActivityEnvironment().run(step).then(() => undefined, (e: unknown) => e);
+  if (error === undefined || error instanceof ApplicationFailure) return error;
+  throw error;
+}
+
+async function decide(orderId: string, to: Extract<OrderStatus, 'failed' | 'cancelled'>) {
+  await transitionOrder({ db: prisma, clock: systemClock }, { orderId, to, reason: `${to} elsewhere` });
+}
+
+describe('a saga step meeting an order decided elsewhere', () => {
+  it('reserveInventory refuses a failed order for good and reserves nothing', async () => {
+    const product = await createStockedProduct(prisma, { units: [5] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId, quantity: 2 }]);
+    await decide(order.id, 'failed');
+
+    const refused = await refusal(() => activities.reserveInventory({ orderId: order.id, userId: order.userId, correlationId: order.correlationId }));
+
+    expect(refused).toMatchObject({ type: 'OrderStatusConflict', nonRetryable: true, message: expect.stringMatching(/failed/) });
+    expect(await prisma.reservation.findUnique({ where: { orderId: order.id } })).toBeNull();
+    expect(await stockOf(product)).toEqual({ onHand: 5, reserved: 0 });
+  });
+
+  it('chargePayment refuses a failed order for good and charges nothing', async () => {
+    const product = await createStockedProduct(prisma, { units: [5] });
+    const { order, context } = await reservedOrder(product, 1);
+    await decide(order.id, 'failed');
+
+    const refused = await refusal(() => activities.chargePayment({ ...context, token: testTokens.visa }));
+
+    expect(refused).toMatchObject({ type: 'OrderStatusConflict', nonRetryable: true });
+    expect(provider.chargeCount(order.id)).toBe(0);
+    expect(await prisma.payment.count({ where: { orderId: order.id } })).toBe(0);
+  });
+
+  it('completePayment refuses a cancelled order for good', async () => {
+    const product = await createStockedProduct(prisma, { units: [5] });
+    const { order, context } = await reservedOrder(product, 1);
+    await refusal(() => activities.chargePayment({ ...context, token: testTokens.threeDSecure }));
+    await decide(order.id, 'cancelled');
+
+    const refused = await refusal(() => activities.completePayment(context));
+
+    expect(refused).toMatchObject({ type: 'OrderStatusConflict', nonRetryable: true });
+    expect((await prisma.payment.findFirstOrThrow({ where: { orderId: order.id } })).status).toBe('requires_action');
+  });
+
+  it('confirmOrder refuses a cancelled order for good and commits no stock', async () => {
+    const product = await createStockedProduct(prisma, { units: [5] });
+    const { order, context } = await reservedOrder(product, 2);
+    await decide(order.id, 'cancelled');
+
+    const refused = await refusal(() => activities.confirmOrder(context));
+
+    expect(refused).toMatchObject({ type: 'OrderStatusConflict', nonRetryable: true });
+    expect(await stockOf(product)).toEqual({ onHand: 5, reserved: 2 });
+    expect((await outboxEvents(prisma, order.id)).map((e) => e.event_type)).not.toContain('inventory.committed');
+  });
+
+  it('a step repeated after it took effect finds its work done instead of refusing', async () => {
+    const product = await createStockedProduct(prisma, { units: [5] });
+    const { order, context } = await reservedOrder(product, 1);
+    await activities.reserveInventory(context);
+    expect(await refusal(() => activities.chargePayment({ ...context, token: testTokens.visa }))).toBeUndefined();
+    expect(await refusal(() => activities.chargePayment({ ...context, token: testTokens.visa }))).toBeUndefined();
+    await activities.confirmOrder(context);
+    await activities.confirmOrder(context);
+
+    expect(provider.chargeCount(order.id)).toBe(1);
+    expect(await stockOf(product)).toEqual({ onHand: 4, reserved: 0 });
+    expect((await prisma.order.findUniqueOrThrow({ where: { id: order.id } })).status).toBe('confirmed');
   });
 });

@@ -4,7 +4,7 @@ import { inTransaction, type Db } from '../db/prisma.js';
 import { shippingAddressSchema } from './events/schemas.js';
 import type { OrderStatus, Prisma } from '../generated/prisma/client.js';
 import type { Clock } from './clock.js';
-import { IllegalTransitionError, NotFoundError, ValidationError } from './errors.js';
+import { IllegalTransitionError, NotFoundError, OrderStatusConflictError, ValidationError } from './errors.js';
 import { commitReservation } from './inventory.js';
 import { Decimal, toApiAmount } from './money.js';
 import { recordEvent } from './outbox.js';
@@ -60,6 +60,25 @@ const transitions: Record<OrderStatus, readonly OrderStatus[]> = {
 
 export function canTransition(from: OrderStatus, to: OrderStatus): boolean {
   return transitions[from].includes(to);
+}
+
+/**
+ * The statuses in which each saga step may act on an order: the one it moves the order on from,
+ * and the ones a repeat of the step finds once it took effect. In any other status the order was
+ * decided elsewhere (failed, cancelled, confirmed), and the step must leave it alone.
+ */
+const stepStatuses = {
+  reserveInventory: ['pending', 'inventory_reserved'],
+  chargePayment: ['inventory_reserved', 'awaiting_payment'],
+  completePayment: ['awaiting_payment'],
+  confirmOrder: ['inventory_reserved', 'awaiting_payment', 'confirmed'],
+} as const satisfies Record<string, readonly OrderStatus[]>;
+export type SagaStep = keyof typeof stepStatuses;
+
+/** Throws OrderStatusConflictError (non-retryable) unless the order's status allows the step. */
+export function assertStepAllowed(order: { id: string; status: OrderStatus }, step: SagaStep): void {
+  const allowed: readonly OrderStatus[] = stepStatuses[step];
+  if (!allowed.includes(order.status)) throw new OrderStatusConflictError(order.id, order.status, step, allowed);
 }
 
 export function formatOrderNumber(year: number, sequence: bigint | number): string {
@@ -208,10 +227,7 @@ export async function transitionOrder(deps: OrderDeps, input: TransitionOrderInp
     throw new ValidationError(`a reason is required to move an order to ${to}`);
   }
   return inTransaction(deps.db, async (tx) => {
-    const [locked] = await tx.$queryRaw<{ status: OrderStatus }[]>`
-      SELECT status FROM orders WHERE id = ${orderId}::uuid FOR UPDATE`;
-    if (!locked) throw new NotFoundError('order', orderId);
-    const from = locked.status;
+    const from = await lockOrderStatus(tx, orderId);
     if (from === to) return tx.order.findUniqueOrThrow({ where: { id: orderId }, include: orderWithDetails });
     if (!canTransition(from, to)) throw new IllegalTransitionError('order', orderId, from, to);
 
@@ -257,13 +273,23 @@ export async function transitionOrder(deps: OrderDeps, input: TransitionOrderInp
   });
 }
 
+/** An order's status, its row locked until the transaction ends. */
+async function lockOrderStatus(tx: Prisma.TransactionClient, orderId: string): Promise<OrderStatus> {
+  const [locked] = await tx.$queryRaw<{ status: OrderStatus }[]>`
+    SELECT status FROM orders WHERE id = ${orderId}::uuid FOR UPDATE`;
+  if (!locked) throw new NotFoundError('order', orderId);
+  return locked.status;
+}
+
 /**
  * Confirms an order: its reservation committed (the units leave stock, `inventory.committed`) and
  * the order `confirmed` (`order.confirmed`) in one transaction, so that neither happens without the
- * other. Idempotent: confirming a confirmed order changes nothing.
+ * other, and only while the order's status allows it (OrderStatusConflictError otherwise).
+ * Idempotent: confirming a confirmed order changes nothing.
  */
 export async function confirmOrder(deps: OrderDeps, input: { orderId: string }): Promise<OrderWithDetails> {
   return inTransaction(deps.db, async (tx) => {
+    assertStepAllowed({ id: input.orderId, status: await lockOrderStatus(tx, input.orderId) }, 'confirmOrder');
     const inTx = { db: tx, clock: deps.clock };
     await commitReservation(inTx, input);
     return transitionOrder(inTx, { orderId: input.orderId, to: 'confirmed' });
