@@ -1,5 +1,5 @@
-import { type Client, WorkflowNotFoundError } from '@temporalio/client';
-import { TypedSearchAttributes, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { type Client, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
+import { NamespaceNotFoundError, TypedSearchAttributes, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   cancelSignal,
   orderSagaType,
@@ -10,7 +10,7 @@ import {
 import { orderSearchAttributePairs } from '../workflows/search-attributes.js';
 import { toApiAmount } from '../domain/money.js';
 import { type Order } from '../generated/prisma/client.js';
-import { type CircuitBreaker } from './circuit-breaker.js';
+import { type CircuitBreaker, DependencyUnavailableError } from './circuit-breaker.js';
 
 /** The order a saga is started for, as the API has it. */
 export type SagaOrder = Pick<Order, 'id' | 'userId' | 'correlationId' | 'traceId' | 'total'>;
@@ -89,6 +89,27 @@ export class OrderSagaGateway {
   private call<T>(work: () => Promise<T>): Promise<T> {
     return this.breaker.run((signal) => this.client.connection.withAbortSignal(signal, work));
   }
+}
+
+/**
+ * gRPC status codes with which Temporal refuses a request without acting on it: INVALID_ARGUMENT,
+ * NOT_FOUND (namespace), PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, UNIMPLEMENTED,
+ * UNAUTHENTICATED.
+ */
+const REFUSED_WITHOUT_ACTING = new Set([3, 5, 7, 8, 9, 12, 16]);
+
+/**
+ * True only when a failed `start` surely started nothing: the circuit was open (nothing was sent),
+ * the client refused the options before sending (TypeError), or the server refused the request
+ * (an unknown namespace, or one of the codes above). A timeout, an unavailable server or a lost
+ * reply leave it open whether the saga runs.
+ */
+export function sagaSurelyNotStarted(error: unknown): boolean {
+  if (!(error instanceof DependencyUnavailableError)) return false;
+  const cause = error.cause;
+  if (cause === undefined || cause instanceof TypeError || cause instanceof NamespaceNotFoundError) return true;
+  const code = (cause as { cause?: { code?: unknown } }).cause?.code;
+  return cause instanceof ServiceError && typeof code === 'number' && REFUSED_WITHOUT_ACTING.has(code);
 }
 
 /** Errors that are answers from a healthy Temporal, not signs that it is down. */
