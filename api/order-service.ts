@@ -82,28 +82,23 @@ export async function submitOrder(deps: OrderServiceDeps, request: SubmitOrderRe
 async function placeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, hash: string): Promise<SubmittedOrder> {
   const { userId, idempotencyKey: key, body } = request;
   const orderId = randomUUID();
-  const { order, cartItemIds } = await deps.db.run((db) =>
-    db.$transaction(
-      async (tx) => {
-        if (key) await claimIdempotencyKey(tx, { userId, key, requestHash: hash, resourceId: orderId });
-        const fromCart = body.from_cart ? await cartOrderLines(tx, userId) : undefined;
-        const lines: OrderLine[] = fromCart?.lines ?? requestedLines(body);
-        const order = await createOrder(
-          { db: tx, clock: deps.clock },
-          {
-            id: orderId,
-            userId,
-            items: lines,
-            shippingAddress: body.shipping_address,
-            correlationId: request.correlationId,
-            traceId: request.traceId,
-          },
-        );
-        return { order, cartItemIds: fromCart?.cartItemIds ?? [] };
+  const { order, cartItemIds } = await deps.db.transaction(async (tx) => {
+    if (key) await claimIdempotencyKey(tx, { userId, key, requestHash: hash, resourceId: orderId });
+    const fromCart = body.from_cart ? await cartOrderLines(tx, userId) : undefined;
+    const lines: OrderLine[] = fromCart?.lines ?? requestedLines(body);
+    const order = await createOrder(
+      { db: tx, clock: deps.clock },
+      {
+        id: orderId,
+        userId,
+        items: lines,
+        shippingAddress: body.shipping_address,
+        correlationId: request.correlationId,
+        traceId: request.traceId,
       },
-      { maxWait: 30_000, timeout: 30_000 },
-    ),
-  );
+    );
+    return { order, cartItemIds: fromCart?.cartItemIds ?? [] };
+  });
 
   let workflowId: string;
   try {
@@ -120,12 +115,10 @@ async function placeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, h
     workflow_id: workflowId,
   };
   const response: StoredResponse = { status: 202, body: accepted };
-  await deps.db.run((db) =>
-    db.$transaction(async (tx) => {
-      if (key) await completeIdempotencyKey(tx, { userId, key }, response);
-      if (cartItemIds.length) await removeOrderedCartLines(tx, cartItemIds);
-    }),
-  );
+  await deps.db.transaction(async (tx) => {
+    if (key) await completeIdempotencyKey(tx, { userId, key }, response);
+    if (cartItemIds.length) await removeOrderedCartLines(tx, cartItemIds);
+  });
   return { body: accepted, replayed: false };
 }
 
@@ -140,12 +133,10 @@ async function placeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, h
 async function settleFailedStart(deps: OrderServiceDeps, request: SubmitOrderRequest, orderId: string, error: unknown): Promise<void> {
   const { userId, idempotencyKey: key } = request;
   if (sagaSurelyNotStarted(error)) {
-    await deps.db.run((db) =>
-      db.$transaction(async (tx) => {
-        await transitionOrder({ db: tx, clock: deps.clock }, { orderId, to: 'failed', reason: SAGA_NOT_STARTED });
-        if (key) await releaseIdempotencyKey(tx, { userId, key });
-      }),
-    );
+    await deps.db.transaction(async (tx) => {
+      await transitionOrder({ db: tx, clock: deps.clock }, { orderId, to: 'failed', reason: SAGA_NOT_STARTED });
+      if (key) await releaseIdempotencyKey(tx, { userId, key });
+    });
   } else if (key) {
     await deps.db.run((db) => interruptIdempotencyKey(db, { userId, key }));
   }

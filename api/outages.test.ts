@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FakePaymentProvider } from '../fake-payment-provider/provider.js';
-import { testConfig, uniqueName } from '../test/support/env.js';
+import { testConfig, uniqueName, withDatabaseClient } from '../test/support/env.js';
 import { newUser, orderBody, seedProduct, startApi, startTcpProxy, terminateSagas, type TestApi } from '../test/support/api.js';
 import { startTestOrderWorker } from '../test/support/worker.js';
 
@@ -90,6 +90,33 @@ describe('PostgreSQL down', () => {
 
     await proxy.start();
     await expect.poll(async () => (await product()).statusCode, { timeout: 10_000, interval: 250 }).toBe(200);
+  });
+});
+
+describe('an order write that outlasts the API’s patience', () => {
+  it('is rolled back, not committed after the API answered 503', async () => {
+    const api = await startApi({ api: { ...config.api, dependencyTimeoutMs: 1_000 } });
+    apis.push(api);
+    const { userId, authorization } = await newUser(api.config);
+    const { productId } = await seedProduct(api.prisma);
+    const key = randomUUID();
+
+    const answer = await withDatabaseClient(async (holder) => {
+      // Another transaction holds the product's row: the order's item, a foreign key to it, waits.
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM products WHERE id = $1 FOR UPDATE', [productId]);
+      const answer = await api.app.inject({ method: 'POST', url: '/api/v1/orders', headers: { authorization, 'idempotency-key': key }, payload: orderBody(productId) });
+      await holder.query('COMMIT');
+      // Waits until the API's transaction has ended, whichever way it ended.
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE orders IN SHARE MODE');
+      await holder.query('COMMIT');
+      return answer;
+    });
+
+    expect(answer.statusCode).toBe(503);
+    expect(await api.prisma.order.count({ where: { userId } })).toBe(0);
+    expect(await api.prisma.idempotencyRecord.count({ where: { userId, key } })).toBe(0);
   });
 });
 

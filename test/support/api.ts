@@ -4,13 +4,12 @@ import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { type FastifyInstance } from 'fastify';
 import { type Config } from '../../config/index.js';
-import { createPrisma } from '../../db/prisma.js';
 import { type PrismaClient } from '../../generated/prisma/client.js';
 import { testConfig, uniqueName } from './env.js';
 import { type OrderSagaInput } from '../../workflows/definitions.js';
 import { buildApp } from '../../api/app.js';
 import { signDevToken } from '../../api/auth.js';
-import { createKafkaAdmin, createTemporalClient } from '../../api/dependencies.js';
+import { createApiPrisma, createKafkaAdmin, createTemporalClient } from '../../api/dependencies.js';
 
 export interface TestApi {
   app: FastifyInstance;
@@ -35,7 +34,7 @@ export async function startApi(
     temporal: { ...base.temporal, namespace: options.namespace ?? base.temporal.namespace, taskQueue: options.taskQueue ?? uniqueName('api-queue') },
     postgres: { ...base.postgres, url: options.databaseUrl ?? base.postgres.url },
   };
-  const prisma = createPrisma(config.postgres.url);
+  const prisma = createApiPrisma(config);
   const apiTemporal = createTemporalClient(config.temporal, { address: options.temporalAddress });
   const temporal = createTemporalClient(base.temporal);
   const kafkaAdmin = createKafkaAdmin(config);
