@@ -1,31 +1,8 @@
 import { type Client, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
-import { NamespaceNotFoundError, TypedSearchAttributes, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import {
-  cancelSignal,
-  orderSagaType,
-  orderWorkflowId,
-  paymentConfirmedSignal,
-  type OrderSagaInput,
-} from '../workflows/definitions.js';
-import { orderSearchAttributePairs } from '../workflows/search-attributes.js';
-import { toApiAmount } from '../domain/money.js';
-import { type Order } from '../generated/prisma/client.js';
+import { NamespaceNotFoundError, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { cancelSignal, orderSagaType, orderWorkflowId, paymentConfirmedSignal } from '../workflows/definitions.js';
+import { orderSagaStartOptions, type SagaOrder } from '../workflows/saga-start.js';
 import { type CircuitBreaker, DependencyUnavailableError } from './circuit-breaker.js';
-
-/** The order a saga is started for, as the API has it. */
-export type SagaOrder = Pick<Order, 'id' | 'userId' | 'correlationId' | 'traceId' | 'total'>;
-
-/** The one place the saga's input is built: from the order as written, and the client's payment. */
-export function orderSagaInput(order: SagaOrder, payment: OrderSagaInput['payment']): OrderSagaInput {
-  return {
-    orderId: order.id,
-    userId: order.userId,
-    correlationId: order.correlationId,
-    traceId: order.traceId,
-    orderTotal: toApiAmount(order.total),
-    payment,
-  };
-}
 
 /**
  * The API's side of the saga: starts and signals `OrderSaga` by type name and id (it never loads
@@ -44,23 +21,14 @@ export class OrderSagaGateway {
   }
 
   /** Starts the saga of an order; starting one that already runs is a no-op, and a finished one is never run again. */
-  async start(order: SagaOrder, payment: OrderSagaInput['payment']): Promise<string> {
-    const input = orderSagaInput(order, payment);
-    const workflowId = orderWorkflowId(input.orderId);
-    const options = {
-      workflowId,
-      taskQueue: this.taskQueue,
-      args: [input] as [OrderSagaInput],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      typedSearchAttributes: new TypedSearchAttributes(orderSearchAttributePairs(input)),
-    } as const;
+  async start(order: SagaOrder): Promise<string> {
+    const options = orderSagaStartOptions(order, this.taskQueue);
     try {
       await this.call(() => this.client.workflow.start(orderSagaType, options));
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
     }
-    return workflowId;
+    return options.workflowId;
   }
 
   /** Asks the saga to cancel; false when it has already finished. */

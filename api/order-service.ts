@@ -93,6 +93,7 @@ async function placeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, h
         userId,
         items: lines,
         shippingAddress: body.shipping_address,
+        payment: body.payment,
         correlationId: request.correlationId,
         traceId: request.traceId,
       },
@@ -102,7 +103,7 @@ async function placeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, h
 
   let workflowId: string;
   try {
-    workflowId = await deps.saga.start(order, body.payment);
+    workflowId = await deps.saga.start(order);
   } catch (error) {
     await settleFailedStart(deps, request, orderId, error);
     throw error;
@@ -149,10 +150,10 @@ async function settleFailedStart(deps: OrderServiceDeps, request: SubmitOrderReq
  * stores the answer the first would have given. The client gets one order.
  */
 async function resumeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, orderId: string): Promise<SubmittedOrder> {
-  const { userId, idempotencyKey: key, body } = request;
+  const { userId, idempotencyKey: key } = request;
   const order = await deps.db.run((db) => getOrder(db, orderId));
   await deps.saga.ensureAvailable();
-  const workflowId = await deps.saga.start(order, body.payment);
+  const workflowId = await deps.saga.start(order);
   const accepted: SubmittedOrder['body'] = { order_id: orderId, order_number: order.orderNumber, status: 'pending', workflow_id: workflowId };
   if (key) await deps.db.run((db) => completeIdempotencyKey(db, { userId, key }, { status: 202, body: accepted }));
   return { body: accepted, replayed: true };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_LINES_PER_ORDER, MAX_QUANTITY_PER_LINE, shippingAddressSchema } from '../domain/orders.js';
+import { MAX_LINES_PER_ORDER, MAX_QUANTITY_PER_LINE, orderPaymentSchema, shippingAddressSchema } from '../domain/orders.js';
 import { problemSchema } from './problem.js';
 
 // The HTTP API's bodies, in snake_case as the seed's examples. The same schemas validate requests,
@@ -66,7 +66,7 @@ export const submitOrderSchema = z
       .optional(),
     from_cart: z.literal(true).optional().describe('order what is in the cart (and empty it) instead of `items`'),
     shipping_address: shippingAddressSchema,
-    payment: z.strictObject({ method: z.literal('card'), token: z.string().min(1).max(255) }),
+    payment: orderPaymentSchema,
   })
   .refine((body) => (body.items === undefined) !== (body.from_cart === undefined), {
     message: 'send either items or from_cart: true, not both and not neither',

@@ -29,11 +29,16 @@ export const orderLineSchema = z.strictObject({
 });
 export type OrderLine = z.infer<typeof orderLineSchema>;
 
+/** What the client pays with: a card token from the payment provider (never card numbers). */
+export const orderPaymentSchema = z.strictObject({ method: z.literal('card'), token: z.string().min(1).max(255) });
+export type OrderPayment = z.infer<typeof orderPaymentSchema>;
+
 const createOrderSchema = z.strictObject({
   id: z.uuid().optional(),
   userId: z.string().min(1),
   items: z.array(orderLineSchema).min(1).max(MAX_LINES_PER_ORDER),
   shippingAddress: shippingAddressSchema,
+  payment: orderPaymentSchema,
   correlationId: z.string().min(1),
   traceId: z.string().min(1).optional(),
 });
@@ -95,8 +100,9 @@ function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
 
 /**
  * Places an order: prices come from the catalog (never from the caller), the total is computed in
- * decimal, and the order, its items, its first timeline entry and `order.created` are written in
- * one transaction. Passing `id` makes it idempotent: an order that already has that id is returned.
+ * decimal, and the order (with what it is paid with, so its saga can be started from the row
+ * alone), its items, its first timeline entry and `order.created` are written in one transaction.
+ * Passing `id` makes it idempotent: an order that already has that id is returned.
  */
 export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Promise<OrderWithDetails> {
   const order = parseInput(createOrderSchema, input);
@@ -129,6 +135,8 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Pro
         shippingAddress: order.shippingAddress,
         correlationId: order.correlationId,
         traceId,
+        paymentMethod: order.payment.method,
+        paymentToken: order.payment.token,
         createdAt: now,
         items: {
           create: lines.map((l, position) => ({

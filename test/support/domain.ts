@@ -16,6 +16,9 @@ export const address = {
   country: 'US',
 };
 
+/** What test orders are paid with unless a test says otherwise: the fake provider's card that succeeds. */
+export const cardPayment = { method: 'card', token: 'tok_visa' } as const;
+
 export function fixedClock(iso: string): Clock & { advance(ms: number): void } {
   let now = new Date(iso).getTime();
   const clock = () => new Date(now);
@@ -81,6 +84,7 @@ export function placeOrder(
       userId: `user-${randomUUID()}`,
       items: items.map((i) => ({ productId: i.productId, quantity: i.quantity ?? 1 })),
       shippingAddress: address,
+      payment: cardPayment,
       correlationId: randomUUID(),
     },
   );

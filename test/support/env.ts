@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../config/index.js';
-import { orderSagaInput, type SagaOrder } from '../../api/order-saga-client.js';
+import { orderSagaInput, type SagaOrder } from '../../workflows/saga-start.js';
 import type { OrderSagaInput } from '../../workflows/definitions.js';
 
 /** The configuration tests run with: the local stack, and this run's own database. */
@@ -15,9 +15,9 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${inject('runId')}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** What the API hands OrderSaga for an order placed by a test, paid with a test card token. */
+/** What the API hands OrderSaga for an order placed by a test, paid with the given test card token. */
 export function sagaInputFor(order: SagaOrder, token: string): OrderSagaInput {
-  return orderSagaInput(order, { method: 'card', token });
+  return { ...orderSagaInput(order), payment: { method: 'card', token } };
 }
 
 /** Runs `work` with a client of the run's database, as the project's role (which may create databases). */
