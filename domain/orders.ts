@@ -215,6 +215,18 @@ export async function getOrder(db: Db, orderId: string): Promise<OrderWithDetail
   return order;
 }
 
+/**
+ * Orders still `pending` that were placed before `placedBefore` and carry what their saga needs,
+ * oldest first: those whose request may have ended without starting their saga.
+ */
+export function listPendingOrders(db: Db, query: { placedBefore: Date; limit: number }) {
+  return db.order.findMany({
+    where: { status: 'pending', createdAt: { lt: query.placedBefore }, paymentToken: { not: null } },
+    orderBy: { createdAt: 'asc' },
+    take: query.limit,
+  });
+}
+
 export interface TransitionOrderInput {
   orderId: string;
   to: OrderStatus;

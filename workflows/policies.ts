@@ -27,6 +27,15 @@ export const paymentPolicy: ActivityOptions = {
 };
 
 /**
+ * The housekeeping activities: a scan and its follow-ups, each bounded by a batch size. A run that
+ * keeps failing gives up, and the next scheduled run tries again.
+ */
+export const housekeepingPolicy: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: { ...backoff, maximumAttempts: 3 },
+};
+
+/**
  * Compensations must happen: a failure that may pass (the provider or the database down for a
  * while) is retried for as long as it takes, backing off to one attempt a minute, and the Web UI
  * shows the pending attempt with its last failure. Only a non-retryable failure, a refusal no retry
