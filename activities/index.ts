@@ -3,8 +3,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/prisma.js';
 import type { Clock } from '../domain/clock.js';
 import { isAppError } from '../domain/errors.js';
-import { commitReservation, releaseReservation, reserveInventory } from '../domain/inventory.js';
-import { getOrder, transitionOrder } from '../domain/orders.js';
+import { releaseReservation, reserveInventory } from '../domain/inventory.js';
+import { assertStepAllowed, confirmOrder, getOrder, transitionOrder } from '../domain/orders.js';
 import { chargePayment, confirmPayment, reversePayment } from '../domain/payments/payments.js';
 import type { PaymentProvider } from '../domain/payments/provider.js';
 
@@ -46,7 +46,9 @@ const callOptions = () => ({ signal: Context.current().cancellationSignal });
 
 /**
  * The saga's steps: thin wrappers over the domain, each idempotent, so that Temporal may run any
- * of them again after a lost reply or a crashed worker with the effect of running it once.
+ * of them again after a lost reply or a crashed worker with the effect of running it once. Each
+ * forward step first checks that the order's status still allows it and refuses for good
+ * (OrderStatusConflict) an order decided elsewhere; the saga then compensates.
  */
 export function createActivities({ db, clock, payments }: ActivityDeps) {
   const inventory = { db, clock };
@@ -57,6 +59,7 @@ export function createActivities({ db, clock, payments }: ActivityDeps) {
     reserveInventory: (context: SagaContext) =>
       asActivity(async () => {
         const order = await getOrder(db, context.orderId);
+        assertStepAllowed(order, 'reserveInventory');
         const reservation = await reserveInventory(inventory, {
           orderId: order.id,
           lines: order.items.map((item) => ({ variantId: item.variantId, quantity: item.quantity })),
@@ -80,6 +83,7 @@ export function createActivities({ db, clock, payments }: ActivityDeps) {
     chargePayment: (context: SagaContext & { token: string }) =>
       asActivity(async () => {
         const order = await getOrder(db, context.orderId);
+        assertStepAllowed(order, 'chargePayment');
         const charged = await chargePayment(payment, { order, token: context.token }, callOptions());
         if (charged.status === 'requires_action') {
           await transitionOrder(inventory, { orderId: order.id, to: 'awaiting_payment' });
@@ -90,6 +94,7 @@ export function createActivities({ db, clock, payments }: ActivityDeps) {
     /** After the webhook's signal: the provider's word on the 3-D Secure payment, recorded. */
     completePayment: (context: SagaContext) =>
       asActivity(async () => {
+        assertStepAllowed(await getOrder(db, context.orderId), 'completePayment');
         await confirmPayment(payment, { orderId: context.orderId }, callOptions());
       }),
 
@@ -99,11 +104,10 @@ export function createActivities({ db, clock, payments }: ActivityDeps) {
         await reversePayment(payment, { orderId: context.orderId }, callOptions());
       }),
 
-    /** Stock committed, then the order `confirmed` with `order.confirmed`. */
+    /** Stock committed and the order `confirmed`, in one transaction that first checks the order's status. */
     confirmOrder: (context: SagaContext) =>
       asActivity(async () => {
-        await commitReservation(inventory, { orderId: context.orderId });
-        await transitionOrder(inventory, { orderId: context.orderId, to: 'confirmed' });
+        await confirmOrder(inventory, { orderId: context.orderId });
       }),
 
     failOrder: (context: SagaContext & { reason: string }) =>

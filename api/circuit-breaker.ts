@@ -64,6 +64,11 @@ export class CircuitBreaker {
     return this.options.name;
   }
 
+  /** How long a call may take before the breaker gives up on it. */
+  get timeoutMs(): number {
+    return this.options.timeoutMs;
+  }
+
   /** The state as a caller would meet it now (an open circuit whose reset time passed is half-open). */
   get currentState(): BreakerState {
     if (this.state === 'open' && this.now() - this.openedAt >= this.options.resetMs) return 'half_open';

@@ -25,4 +25,23 @@ export class Database {
   run<T>(work: (db: PrismaClient) => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
     return this.breaker.run(() => work(this.prisma), options);
   }
+
+  /**
+   * Runs `work` in one transaction that does not outlive the caller's wait: once the breaker has
+   * given up on it (the client was answered 503), it is rolled back however late its statements
+   * finish, and Prisma closes it after the same time.
+   */
+  transaction<T>(work: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
+    const timeoutMs = this.breaker.timeoutMs;
+    return this.breaker.run((signal) =>
+      this.prisma.$transaction(
+        async (tx) => {
+          const result = await work(tx);
+          signal.throwIfAborted();
+          return result;
+        },
+        { maxWait: timeoutMs, timeout: timeoutMs },
+      ),
+    );
+  }
 }

@@ -42,8 +42,17 @@ export function createKafkaAdmin(config: Config): Admin {
   return kafka.admin();
 }
 
+/**
+ * The API's database client: PostgreSQL gives up on a statement, or a transaction left idle, when
+ * the API's circuit breaker gives up on the call, so no write the client was answered 503 for
+ * commits later.
+ */
+export function createApiPrisma(config: Config): PrismaClient {
+  return createPrisma(config.postgres.url, { abandonAfterMs: config.api.dependencyTimeoutMs });
+}
+
 export function createConnections(config: Config): ApiConnections {
-  const prisma = createPrisma(config.postgres.url);
+  const prisma = createApiPrisma(config);
   const temporal = createTemporalClient(config.temporal);
   const kafkaAdmin = createKafkaAdmin(config);
   return {

@@ -1,31 +1,8 @@
-import { type Client, WorkflowNotFoundError } from '@temporalio/client';
-import { TypedSearchAttributes, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import {
-  cancelSignal,
-  orderSagaType,
-  orderWorkflowId,
-  paymentConfirmedSignal,
-  type OrderSagaInput,
-} from '../workflows/definitions.js';
-import { orderSearchAttributePairs } from '../workflows/search-attributes.js';
-import { toApiAmount } from '../domain/money.js';
-import { type Order } from '../generated/prisma/client.js';
-import { type CircuitBreaker } from './circuit-breaker.js';
-
-/** The order a saga is started for, as the API has it. */
-export type SagaOrder = Pick<Order, 'id' | 'userId' | 'correlationId' | 'traceId' | 'total'>;
-
-/** The one place the saga's input is built: from the order as written, and the client's payment. */
-export function orderSagaInput(order: SagaOrder, payment: OrderSagaInput['payment']): OrderSagaInput {
-  return {
-    orderId: order.id,
-    userId: order.userId,
-    correlationId: order.correlationId,
-    traceId: order.traceId,
-    orderTotal: toApiAmount(order.total),
-    payment,
-  };
-}
+import { type Client, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
+import { NamespaceNotFoundError, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { cancelSignal, orderSagaType, orderWorkflowId, paymentConfirmedSignal } from '../workflows/definitions.js';
+import { orderSagaStartOptions, type SagaOrder } from '../workflows/saga-start.js';
+import { type CircuitBreaker, DependencyUnavailableError } from './circuit-breaker.js';
 
 /**
  * The API's side of the saga: starts and signals `OrderSaga` by type name and id (it never loads
@@ -44,23 +21,14 @@ export class OrderSagaGateway {
   }
 
   /** Starts the saga of an order; starting one that already runs is a no-op, and a finished one is never run again. */
-  async start(order: SagaOrder, payment: OrderSagaInput['payment']): Promise<string> {
-    const input = orderSagaInput(order, payment);
-    const workflowId = orderWorkflowId(input.orderId);
-    const options = {
-      workflowId,
-      taskQueue: this.taskQueue,
-      args: [input] as [OrderSagaInput],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      typedSearchAttributes: new TypedSearchAttributes(orderSearchAttributePairs(input)),
-    } as const;
+  async start(order: SagaOrder): Promise<string> {
+    const options = orderSagaStartOptions(order, this.taskQueue);
     try {
       await this.call(() => this.client.workflow.start(orderSagaType, options));
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
     }
-    return workflowId;
+    return options.workflowId;
   }
 
   /** Asks the saga to cancel; false when it has already finished. */
@@ -89,6 +57,27 @@ export class OrderSagaGateway {
   private call<T>(work: () => Promise<T>): Promise<T> {
     return this.breaker.run((signal) => this.client.connection.withAbortSignal(signal, work));
   }
+}
+
+/**
+ * gRPC status codes with which Temporal refuses a request without acting on it: INVALID_ARGUMENT,
+ * NOT_FOUND (namespace), PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, UNIMPLEMENTED,
+ * UNAUTHENTICATED.
+ */
+const REFUSED_WITHOUT_ACTING = new Set([3, 5, 7, 8, 9, 12, 16]);
+
+/**
+ * True only when a failed `start` surely started nothing: the circuit was open (nothing was sent),
+ * the client refused the options before sending (TypeError), or the server refused the request
+ * (an unknown namespace, or one of the codes above). A timeout, an unavailable server or a lost
+ * reply leave it open whether the saga runs.
+ */
+export function sagaSurelyNotStarted(error: unknown): boolean {
+  if (!(error instanceof DependencyUnavailableError)) return false;
+  const cause = error.cause;
+  if (cause === undefined || cause instanceof TypeError || cause instanceof NamespaceNotFoundError) return true;
+  const code = (cause as { cause?: { code?: unknown } }).cause?.code;
+  return cause instanceof ServiceError && typeof code === 'number' && REFUSED_WITHOUT_ACTING.has(code);
 }
 
 /** Errors that are answers from a healthy Temporal, not signs that it is down. */

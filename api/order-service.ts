@@ -6,6 +6,7 @@ import {
   claimIdempotencyKey,
   completeIdempotencyKey,
   IdempotencyKeyTakenError,
+  interruptIdempotencyKey,
   lookUpIdempotencyKey,
   releaseIdempotencyKey,
   requestHash,
@@ -14,7 +15,7 @@ import {
 import { canTransition, createOrder, getOrder, transitionOrder, type OrderLine } from '../domain/orders.js';
 import { type Prisma } from '../generated/prisma/client.js';
 import { type Database } from './database.js';
-import { type OrderSagaGateway } from './order-saga-client.js';
+import { sagaSurelyNotStarted, type OrderSagaGateway } from './order-saga-client.js';
 import { type SubmitOrderBody } from './schemas.js';
 
 export interface OrderServiceDeps {
@@ -47,10 +48,9 @@ const SAGA_NOT_STARTED = 'saga_not_started';
 /**
  * POST /orders. Writes the order (`pending`), `order.created` and the Idempotency-Key claim in one
  * transaction, then starts `OrderSaga`. Temporal is asked first, so while it is down nothing is
- * written; if the start fails anyway, the order is failed and the key released, so nothing is left
- * half-done and a retry with the same key places the order anew. Concurrent repeats of one key
- * wait for the first and get its response; the key's primary key and the workflow id both make
- * sure that one order and one saga exist.
+ * written; if the start fails anyway, see settleFailedStart. Concurrent repeats of one key wait for
+ * the first and get its response; the key's primary key and the workflow id both make sure that
+ * one order and one saga exist.
  */
 export async function submitOrder(deps: OrderServiceDeps, request: SubmitOrderRequest): Promise<SubmittedOrder> {
   const { userId, idempotencyKey: key, body } = request;
@@ -82,38 +82,29 @@ export async function submitOrder(deps: OrderServiceDeps, request: SubmitOrderRe
 async function placeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, hash: string): Promise<SubmittedOrder> {
   const { userId, idempotencyKey: key, body } = request;
   const orderId = randomUUID();
-  const { order, cartItemIds } = await deps.db.run((db) =>
-    db.$transaction(
-      async (tx) => {
-        if (key) await claimIdempotencyKey(tx, { userId, key, requestHash: hash, resourceId: orderId });
-        const { lines, cartItemIds } = 'items' in body ? { lines: requestedLines(body.items), cartItemIds: [] } : await cartOrderLines(tx, userId);
-        const order = await createOrder(
-          { db: tx, clock: deps.clock },
-          {
-            id: orderId,
-            userId,
-            items: lines,
-            shippingAddress: body.shipping_address,
-            correlationId: request.correlationId,
-            traceId: request.traceId,
-          },
-        );
-        return { order, cartItemIds };
+  const { order, cartItemIds } = await deps.db.transaction(async (tx) => {
+    if (key) await claimIdempotencyKey(tx, { userId, key, requestHash: hash, resourceId: orderId });
+    const { lines, cartItemIds } = 'items' in body ? { lines: requestedLines(body.items), cartItemIds: [] } : await cartOrderLines(tx, userId);
+    const order = await createOrder(
+      { db: tx, clock: deps.clock },
+      {
+        id: orderId,
+        userId,
+        items: lines,
+        shippingAddress: body.shipping_address,
+        payment: body.payment,
+        correlationId: request.correlationId,
+        traceId: request.traceId,
       },
-      { maxWait: 30_000, timeout: 30_000 },
-    ),
-  );
+    );
+    return { order, cartItemIds };
+  });
 
   let workflowId: string;
   try {
-    workflowId = await deps.saga.start(order, body.payment);
+    workflowId = await deps.saga.start(order);
   } catch (error) {
-    await deps.db.run((db) =>
-      db.$transaction(async (tx) => {
-        await transitionOrder({ db: tx, clock: deps.clock }, { orderId, to: 'failed', reason: SAGA_NOT_STARTED });
-        if (key) await releaseIdempotencyKey(tx, { userId, key });
-      }),
-    );
+    await settleFailedStart(deps, request, orderId, error);
     throw error;
   }
 
@@ -124,26 +115,44 @@ async function placeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, h
     workflow_id: workflowId,
   };
   const response: StoredResponse = { status: 202, body: accepted };
-  await deps.db.run((db) =>
-    db.$transaction(async (tx) => {
-      if (key) await completeIdempotencyKey(tx, { userId, key }, response);
-      if (cartItemIds.length) await removeOrderedCartLines(tx, cartItemIds);
-    }),
-  );
+  await deps.db.transaction(async (tx) => {
+    if (key) await completeIdempotencyKey(tx, { userId, key }, response);
+    if (cartItemIds.length) await removeOrderedCartLines(tx, cartItemIds);
+  });
   return { body: accepted, replayed: false };
 }
 
 /**
- * Finishes the work of a request that wrote its order and died before answering (its process
- * crashed): the retry carries the same body, so it starts the order's saga (a no-op if the first
- * request got that far, as the workflow id is the order's) and stores the answer the first would
- * have given. Nothing is left pending without a saga, and the client still gets one order.
+ * After the saga of a new order failed to start (the client is answered 503 and may retry). Only
+ * when the saga surely did not start is the order failed and the key released, so that a retry
+ * places the order anew. When the start's outcome is unknown (a timeout, a lost reply), the saga
+ * may be running: the order stays pending and the key's claim is marked interrupted, so that a
+ * retry with the key resumes this very order (resumeOrder) instead of placing a second one; the
+ * housekeeping schedule starts the saga of an order left pending without one.
+ */
+async function settleFailedStart(deps: OrderServiceDeps, request: SubmitOrderRequest, orderId: string, error: unknown): Promise<void> {
+  const { userId, idempotencyKey: key } = request;
+  if (sagaSurelyNotStarted(error)) {
+    await deps.db.transaction(async (tx) => {
+      await transitionOrder({ db: tx, clock: deps.clock }, { orderId, to: 'failed', reason: SAGA_NOT_STARTED });
+      if (key) await releaseIdempotencyKey(tx, { userId, key });
+    });
+  } else if (key) {
+    await deps.db.run((db) => interruptIdempotencyKey(db, { userId, key }));
+  }
+}
+
+/**
+ * Finishes the work of a request that wrote its order and did not answer with it (its process
+ * crashed, or its saga start went unanswered): the retry carries the same body, so it starts the
+ * order's saga (a no-op if the first request got that far, as the workflow id is the order's) and
+ * stores the answer the first would have given. The client gets one order.
  */
 async function resumeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, orderId: string): Promise<SubmittedOrder> {
-  const { userId, idempotencyKey: key, body } = request;
+  const { userId, idempotencyKey: key } = request;
   const order = await deps.db.run((db) => getOrder(db, orderId));
   await deps.saga.ensureAvailable();
-  const workflowId = await deps.saga.start(order, body.payment);
+  const workflowId = await deps.saga.start(order);
   const accepted: SubmittedOrder['body'] = { order_id: orderId, order_number: order.orderNumber, status: 'pending', workflow_id: workflowId };
   if (key) await deps.db.run((db) => completeIdempotencyKey(db, { userId, key }, { status: 202, body: accepted }));
   return { body: accepted, replayed: true };

@@ -162,7 +162,7 @@ describe('Idempotency-Key', () => {
       await claimIdempotencyKey(tx, { userId, key, requestHash: requestHash(body), resourceId: orderId });
       await createOrder(
         { db: tx, clock: systemClock },
-        { id: orderId, userId, items: [{ productId, quantity: 1 }], shippingAddress, correlationId: 'corr-crashed' },
+        { id: orderId, userId, items: [{ productId, quantity: 1 }], shippingAddress, payment: { method: 'card', token: body.payment.token }, correlationId: 'corr-crashed' },
       );
     });
     await api.prisma.idempotencyRecord.update({

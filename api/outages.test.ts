@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../test/support/env.js';
+import { FakePaymentProvider } from '../fake-payment-provider/provider.js';
+import { testConfig, uniqueName, withDatabaseClient } from '../test/support/env.js';
 import { newUser, orderBody, seedProduct, startApi, startTcpProxy, terminateSagas, type TestApi } from '../test/support/api.js';
+import { startTestOrderWorker } from '../test/support/worker.js';
 
 const config = testConfig();
 const started: string[] = [];
@@ -91,10 +93,40 @@ describe('PostgreSQL down', () => {
   });
 });
 
-describe('a saga that cannot be started after the order was written', () => {
-  it('fails the order through its state machine and frees the key: 503, nothing left pending without a saga', async () => {
-    // Temporal answers the availability check but refuses the start (no task queue).
-    const api = await startApi({ taskQueue: '' });
+describe('an order write that outlasts the API’s patience', () => {
+  it('is rolled back, not committed after the API answered 503', async () => {
+    const api = await startApi({ api: { ...config.api, dependencyTimeoutMs: 1_000 } });
+    apis.push(api);
+    const { userId, authorization } = await newUser(api.config);
+    const { productId } = await seedProduct(api.prisma);
+    const key = randomUUID();
+
+    const answer = await withDatabaseClient(async (holder) => {
+      // Another transaction holds the product's row: the order's item, a foreign key to it, waits.
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM products WHERE id = $1 FOR UPDATE', [productId]);
+      const answer = await api.app.inject({ method: 'POST', url: '/api/v1/orders', headers: { authorization, 'idempotency-key': key }, payload: orderBody(productId) });
+      await holder.query('COMMIT');
+      // Waits until the API's transaction has ended, whichever way it ended.
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE orders IN SHARE MODE');
+      await holder.query('COMMIT');
+      return answer;
+    });
+
+    expect(answer.statusCode).toBe(503);
+    expect(await api.prisma.order.count({ where: { userId } })).toBe(0);
+    expect(await api.prisma.idempotencyRecord.count({ where: { userId, key } })).toBe(0);
+  });
+});
+
+describe('a saga that surely was not started after the order was written', () => {
+  it.each([
+    ['the client refuses the start (no task queue)', { taskQueue: '' }],
+    ['the server refuses the start (an unknown namespace)', { namespace: 'no-such-namespace' }],
+  ])('fails the order through its state machine and frees the key when %s: 503, nothing left pending', async (_, options) => {
+    // Temporal answers the availability check, but the start is refused before it is made.
+    const api = await startApi(options);
     apis.push(api);
     const { userId, authorization } = await newUser(api.config);
     const { productId } = await seedProduct(api.prisma);
@@ -110,5 +142,47 @@ describe('a saga that cannot be started after the order was written', () => {
     const events = await api.prisma.outboxEvent.findMany({ where: { aggregateId: orders[0]!.id }, orderBy: { id: 'asc' } });
     expect(events.map((e) => e.eventType)).toEqual(['order.created', 'order.failed']);
     expect(await api.prisma.idempotencyRecord.count({ where: { userId, key } })).toBe(0);
+  });
+});
+
+describe('a saga start whose reply was lost', () => {
+  it('leaves the order to the retry with the same Idempotency-Key: one order, one saga, one charge', async () => {
+    const taskQueue = uniqueName('lost-start-reply');
+    const proxy = await startTcpProxy({ host: config.temporal.host, port: config.temporal.port });
+    const api = await startApi({ temporalAddress: proxy.address, taskQueue, api: { ...config.api, dependencyTimeoutMs: 1_000 } });
+    apis.push(api);
+    const { userId, authorization } = await newUser(api.config);
+    const { productId } = await seedProduct(api.prisma);
+    const key = randomUUID();
+    const submit = () =>
+      api.app.inject({ method: 'POST', url: '/api/v1/orders', headers: { authorization, 'idempotency-key': key }, payload: orderBody(productId) });
+
+    // Temporal starts the saga (the request names the task queue), but its answer never comes back.
+    proxy.loseRepliesAfter(taskQueue);
+    const lost = await submit();
+    expect(lost.statusCode).toBe(503);
+
+    // The network heals; the client retries with the same key.
+    await proxy.stop();
+    await proxy.start();
+    await expect.poll(async () => (await submit()).statusCode, { timeout: 10_000, interval: 250 }).toBe(202);
+    const orders = await api.prisma.order.findMany({ where: { userId } });
+    expect(orders).toHaveLength(1);
+    const orderId = orders[0]!.id;
+    expect((await submit()).json()).toMatchObject({ order_id: orderId });
+
+    // A worker picks the saga up: the order is confirmed, charged once.
+    const provider = new FakePaymentProvider();
+    const worker = await startTestOrderWorker({ config: api.config, taskQueue, db: api.prisma, payments: provider });
+    try {
+      await expect
+        .poll(async () => (await api.prisma.order.findUniqueOrThrow({ where: { id: orderId } })).status, { timeout: 20_000, interval: 200 })
+        .toBe('confirmed');
+    } finally {
+      await worker.stop();
+    }
+    expect((await api.temporal.workflow.count(`CustomerId = "${userId}"`)).count).toBe(1);
+    expect(provider.chargeCount(orderId)).toBe(1);
+    expect(await api.prisma.payment.count({ where: { order: { userId } } })).toBe(1);
   });
 });

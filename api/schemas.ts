@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_LINES_PER_ORDER, MAX_QUANTITY_PER_LINE, shippingAddressSchema } from '../domain/orders.js';
+import { MAX_LINES_PER_ORDER, MAX_QUANTITY_PER_LINE, orderPaymentSchema, shippingAddressSchema } from '../domain/orders.js';
 import { PROBLEM_CONTENT_TYPE, problemSchema, statusTitle } from './problem.js';
 
 // The HTTP API's bodies, in snake_case as the seed's examples. The same schemas validate requests,
@@ -59,7 +59,7 @@ export const orderStatusSchema = z.enum(['pending', 'inventory_reserved', 'await
 
 const orderTerms = {
   shipping_address: shippingAddressSchema,
-  payment: z.strictObject({ method: z.literal('card'), token: z.string().min(1).max(255) }),
+  payment: orderPaymentSchema,
 };
 
 /** An order names its items, or takes what is in the cart: exactly one of the two shapes (oneOf). */

@@ -104,6 +104,12 @@ const schema = z
     WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().positive().default(40),
     /** On SIGTERM, how long running activities may take to finish before they are cancelled. */
     WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(30),
+    /**
+     * The housekeeping schedule the worker keeps: how often it runs, and how long an order may stay
+     * pending (its request normally starts its saga within a second) before the schedule starts its saga.
+     */
+    HOUSEKEEPING_INTERVAL_SECONDS: z.coerce.number().int().positive().default(60),
+    HOUSEKEEPING_PENDING_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(60),
     /** The prebuilt workflow bundle (npm run build:workflows); required in production. */
     WORKFLOW_BUNDLE_PATH: z.string().default(path.join(projectRoot, 'dist', 'workflow-bundle.js')),
 
@@ -226,6 +232,10 @@ const schema = z
         maxConcurrentWorkflowTasks: env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
         shutdownGraceSeconds: env.WORKER_SHUTDOWN_GRACE_SECONDS,
         workflowBundlePath: path.resolve(env.WORKFLOW_BUNDLE_PATH),
+        housekeeping: {
+          intervalSeconds: env.HOUSEKEEPING_INTERVAL_SECONDS,
+          pendingGraceMs: env.HOUSEKEEPING_PENDING_GRACE_SECONDS * 1000,
+        },
       },
       paymentProvider: { url: env.PAYMENT_PROVIDER_URL },
       api: {

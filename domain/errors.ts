@@ -71,6 +71,20 @@ export class IllegalTransitionError extends AppError {
   }
 }
 
+/**
+ * A saga step met an order whose status no longer allows it: the order was failed, cancelled or
+ * confirmed by someone else meanwhile (e.g. the API, after a saga start whose answer was lost).
+ */
+export class OrderStatusConflictError extends AppError {
+  readonly type = 'OrderStatusConflict';
+  readonly status = 409;
+  readonly retryable = false;
+
+  constructor(orderId: string, status: string, step: string, allowed: readonly string[]) {
+    super(`order ${orderId} is ${status}: ${step} acts only on an order that is ${allowed.join(' or ')}`, { orderId, status, step, allowed });
+  }
+}
+
 export interface StockShortage {
   productId: string;
   variantId: string;

@@ -42,7 +42,7 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Where a key stands: free, answered, or claimed by a request that died before it answered. */
+/** Where a key stands: free, answered, or claimed by a request that ended without finishing its work. */
 export type KeyLookup =
   | { state: 'free' }
   | { state: 'completed'; response: StoredResponse }
@@ -50,9 +50,9 @@ export type KeyLookup =
 
 /**
  * What an earlier request with this key answered, waiting (up to `waitMs`) while it still runs. A
- * key sent before with other parameters is refused (422), as Stripe does. A claim older than
- * `abandonedAfterMs` belongs to a request that died between writing its resource and answering
- * (a crashed process): the caller may finish that request's work for it.
+ * key sent before with other parameters is refused (422), as Stripe does. An interrupted claim, or
+ * one older than `abandonedAfterMs` (its request's process died between writing its resource and
+ * answering), is `abandoned`: the caller may finish that request's work for it.
  */
 export async function lookUpIdempotencyKey(
   db: Db,
@@ -74,7 +74,8 @@ export async function lookUpIdempotencyKey(
     if (record.state === 'completed' && record.responseStatus !== null) {
       return { state: 'completed', response: { status: record.responseStatus, body: record.responseBody } };
     }
-    if (record.resourceId && Date.now() - record.createdAt.getTime() > wait.abandonedAfterMs) {
+    const aged = Date.now() - record.createdAt.getTime() > wait.abandonedAfterMs;
+    if (record.resourceId && (record.state === 'interrupted' || aged)) {
       return { state: 'abandoned', resourceId: record.resourceId };
     }
     if (Date.now() >= deadline) {
@@ -107,6 +108,18 @@ export async function completeIdempotencyKey(db: Db, scope: IdempotencyScope, re
   await db.idempotencyRecord.update({
     where: { userId_key: { userId: scope.userId, key: scope.key } },
     data: { state: 'completed', responseStatus: response.status, responseBody: response.body as Prisma.InputJsonValue },
+  });
+}
+
+/**
+ * The request wrote its resource but cannot tell whether the rest of its work happened (a call
+ * whose answer was lost): a repeat with the key finishes it at once rather than after
+ * `abandonedAfterMs`.
+ */
+export async function interruptIdempotencyKey(db: Db, scope: IdempotencyScope): Promise<void> {
+  await db.idempotencyRecord.updateMany({
+    where: { userId: scope.userId, key: scope.key, state: 'in_progress' },
+    data: { state: 'interrupted' },
   });
 }
 

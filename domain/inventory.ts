@@ -290,9 +290,13 @@ export async function commitReservation(deps: InventoryDeps, input: { orderId: s
 /**
  * Returns the stock of every active reservation whose time is up (at the injected clock's now),
  * each in its own transaction, and announces each as `inventory.released` with reason `expired`.
- * Returns the ids of the orders whose reservations expired. Safe to run from several processes.
+ * A reservation that `stillHeld` says someone still looks after (its order's running saga) is left
+ * to them. Returns the ids of the orders whose reservations expired. Safe to run from several processes.
  */
-export async function expireReservations(deps: InventoryDeps, options: { batchSize?: number } = {}): Promise<string[]> {
+export async function expireReservations(
+  deps: InventoryDeps,
+  options: { batchSize?: number; stillHeld?: (orderId: string) => Promise<boolean> } = {},
+): Promise<string[]> {
   const now = deps.clock();
   const due = await deps.db.reservation.findMany({
     where: { status: 'active', expiresAt: { lte: now } },
@@ -302,6 +306,7 @@ export async function expireReservations(deps: InventoryDeps, options: { batchSi
   });
   const expired: string[] = [];
   for (const { orderId } of due) {
+    if (await options.stillHeld?.(orderId)) continue;
     const done = await inTransaction(deps.db, async (tx) => {
       const reservation = await lockReservation(tx, orderId);
       // Another process may have released, committed or expired it since it was listed.

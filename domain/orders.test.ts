@@ -7,7 +7,7 @@ import type { OrderStatus } from '../generated/prisma/client.js';
 import { systemClock } from './clock.js';
 import { IllegalTransitionError, NotFoundError, ValidationError } from './errors.js';
 import { canTransition, createOrder, getOrder, transitionOrder } from './orders.js';
-import { address, createStockedProduct, fixedClock, outboxEvents, placeOrder } from '../test/support/domain.js';
+import { address, cardPayment, createStockedProduct, fixedClock, outboxEvents, placeOrder } from '../test/support/domain.js';
 
 const prisma = createPrisma(testConfig().postgres.url);
 const deps = { db: prisma, clock: systemClock };
@@ -57,6 +57,7 @@ describe('createOrder', () => {
           { productId: pin.productId, variantId: pin.variantId, quantity: 3 },
         ],
         shippingAddress: address,
+        payment: cardPayment,
         correlationId,
       },
     );
@@ -103,6 +104,7 @@ describe('createOrder', () => {
       userId: 'user-2',
       items: [{ productId: product.productId, quantity: 1 }],
       shippingAddress: address,
+      payment: cardPayment,
       correlationId: randomUUID(),
     };
     const first = await createOrder(deps, input);
@@ -113,7 +115,7 @@ describe('createOrder', () => {
 
   it('refuses unknown products and bad input, writing nothing', async () => {
     const userId = `user-${randomUUID()}`;
-    const base = { userId, shippingAddress: address, correlationId: randomUUID() };
+    const base = { userId, shippingAddress: address, payment: cardPayment, correlationId: randomUUID() };
     await expect(createOrder(deps, { ...base, items: [{ productId: randomUUID(), quantity: 1 }] })).rejects.toBeInstanceOf(
       NotFoundError,
     );

@@ -4,7 +4,8 @@ import { inTransaction, type Db } from '../db/prisma.js';
 import { shippingAddressSchema } from './events/schemas.js';
 import type { OrderStatus, Prisma } from '../generated/prisma/client.js';
 import type { Clock } from './clock.js';
-import { ConflictError, IllegalTransitionError, NotFoundError, ValidationError } from './errors.js';
+import { ConflictError, IllegalTransitionError, NotFoundError, OrderStatusConflictError, ValidationError } from './errors.js';
+import { commitReservation } from './inventory.js';
 import { Decimal, toApiAmount } from './money.js';
 import { recordEvent } from './outbox.js';
 
@@ -28,11 +29,16 @@ export const orderLineSchema = z.strictObject({
 });
 export type OrderLine = z.infer<typeof orderLineSchema>;
 
+/** What the client pays with: a card token from the payment provider (never card numbers). */
+export const orderPaymentSchema = z.strictObject({ method: z.literal('card'), token: z.string().min(1).max(255) });
+export type OrderPayment = z.infer<typeof orderPaymentSchema>;
+
 const createOrderSchema = z.strictObject({
   id: z.uuid().optional(),
   userId: z.string().min(1),
   items: z.array(orderLineSchema).min(1).max(MAX_LINES_PER_ORDER),
   shippingAddress: shippingAddressSchema,
+  payment: orderPaymentSchema,
   correlationId: z.string().min(1),
   traceId: z.string().min(1).optional(),
 });
@@ -61,6 +67,25 @@ export function canTransition(from: OrderStatus, to: OrderStatus): boolean {
   return transitions[from].includes(to);
 }
 
+/**
+ * The statuses in which each saga step may act on an order: the one it moves the order on from,
+ * and the ones a repeat of the step finds once it took effect. In any other status the order was
+ * decided elsewhere (failed, cancelled, confirmed), and the step must leave it alone.
+ */
+const stepStatuses = {
+  reserveInventory: ['pending', 'inventory_reserved'],
+  chargePayment: ['inventory_reserved', 'awaiting_payment'],
+  completePayment: ['awaiting_payment'],
+  confirmOrder: ['inventory_reserved', 'awaiting_payment', 'confirmed'],
+} as const satisfies Record<string, readonly OrderStatus[]>;
+export type SagaStep = keyof typeof stepStatuses;
+
+/** Throws OrderStatusConflictError (non-retryable) unless the order's status allows the step. */
+export function assertStepAllowed(order: { id: string; status: OrderStatus }, step: SagaStep): void {
+  const allowed: readonly OrderStatus[] = stepStatuses[step];
+  if (!allowed.includes(order.status)) throw new OrderStatusConflictError(order.id, order.status, step, allowed);
+}
+
 export function formatOrderNumber(year: number, sequence: bigint | number): string {
   return `ORD-${year}-${String(sequence).padStart(5, '0')}`;
 }
@@ -75,8 +100,9 @@ function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
 
 /**
  * Places an order: prices come from the catalog (never from the caller), the total is computed in
- * decimal, and the order, its items, its first timeline entry and `order.created` are written in
- * one transaction. Passing `id` makes it idempotent: an order that already has that id is returned.
+ * decimal, and the order (with what it is paid with, so its saga can be started from the row
+ * alone), its items, its first timeline entry and `order.created` are written in one transaction.
+ * Passing `id` makes it idempotent: an order that already has that id is returned.
  */
 export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Promise<OrderWithDetails> {
   const order = parseInput(createOrderSchema, input);
@@ -109,6 +135,8 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Pro
         shippingAddress: order.shippingAddress,
         correlationId: order.correlationId,
         traceId,
+        paymentMethod: order.payment.method,
+        paymentToken: order.payment.token,
         createdAt: now,
         items: {
           create: lines.map((l, position) => ({
@@ -187,6 +215,18 @@ export async function getOrder(db: Db, orderId: string): Promise<OrderWithDetail
   return order;
 }
 
+/**
+ * Orders still `pending` that were placed before `placedBefore` and carry what their saga needs,
+ * oldest first: those whose request may have ended without starting their saga.
+ */
+export function listPendingOrders(db: Db, query: { placedBefore: Date; limit: number }) {
+  return db.order.findMany({
+    where: { status: 'pending', createdAt: { lt: query.placedBefore }, paymentToken: { not: null } },
+    orderBy: { createdAt: 'asc' },
+    take: query.limit,
+  });
+}
+
 export interface TransitionOrderInput {
   orderId: string;
   to: OrderStatus;
@@ -207,10 +247,7 @@ export async function transitionOrder(deps: OrderDeps, input: TransitionOrderInp
     throw new ValidationError(`a reason is required to move an order to ${to}`);
   }
   return inTransaction(deps.db, async (tx) => {
-    const [locked] = await tx.$queryRaw<{ status: OrderStatus }[]>`
-      SELECT status FROM orders WHERE id = ${orderId}::uuid FOR UPDATE`;
-    if (!locked) throw new NotFoundError('order', orderId);
-    const from = locked.status;
+    const from = await lockOrderStatus(tx, orderId);
     if (from === to) return tx.order.findUniqueOrThrow({ where: { id: orderId }, include: orderWithDetails });
     if (!canTransition(from, to)) throw new IllegalTransitionError('order', orderId, from, to);
 
@@ -253,5 +290,28 @@ export async function transitionOrder(deps: OrderDeps, input: TransitionOrderInp
       });
     }
     return tx.order.findUniqueOrThrow({ where: { id: orderId }, include: orderWithDetails });
+  });
+}
+
+/** An order's status, its row locked until the transaction ends. */
+async function lockOrderStatus(tx: Prisma.TransactionClient, orderId: string): Promise<OrderStatus> {
+  const [locked] = await tx.$queryRaw<{ status: OrderStatus }[]>`
+    SELECT status FROM orders WHERE id = ${orderId}::uuid FOR UPDATE`;
+  if (!locked) throw new NotFoundError('order', orderId);
+  return locked.status;
+}
+
+/**
+ * Confirms an order: its reservation committed (the units leave stock, `inventory.committed`) and
+ * the order `confirmed` (`order.confirmed`) in one transaction, so that neither happens without the
+ * other, and only while the order's status allows it (OrderStatusConflictError otherwise).
+ * Idempotent: confirming a confirmed order changes nothing.
+ */
+export async function confirmOrder(deps: OrderDeps, input: { orderId: string }): Promise<OrderWithDetails> {
+  return inTransaction(deps.db, async (tx) => {
+    assertStepAllowed({ id: input.orderId, status: await lockOrderStatus(tx, input.orderId) }, 'confirmOrder');
+    const inTx = { db: tx, clock: deps.clock };
+    await commitReservation(inTx, input);
+    return transitionOrder(inTx, { orderId: input.orderId, to: 'confirmed' });
   });
 }

@@ -1,5 +1,7 @@
 import fs from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { createHousekeepingActivities } from '../activities/housekeeping.js';
 import { createActivities } from '../activities/index.js';
 import { loadConfig } from '../config/index.js';
 import { createPrisma } from '../db/prisma.js';
@@ -8,12 +10,14 @@ import { HttpPaymentProvider } from '../domain/payments/http-provider.js';
 import { runProcess } from '../runtime/lifecycle.js';
 import { createLogger } from '../runtime/log.js';
 import { initTelemetry } from '../telemetry/index.js';
+import { tracingClientInterceptors } from '../telemetry/temporal.js';
+import { ensureHousekeepingSchedule } from './housekeeping-schedule.js';
 import { bundleOrderWorkflows, createOrderWorker } from './order-worker.js';
 
 /**
- * The order worker process (`npm run worker`). SIGINT or SIGTERM stops polling, lets running
- * activities finish (up to the grace time), then exits; Temporal hands anything unfinished to
- * another worker.
+ * The order worker process (`npm run worker`): runs the sagas, and keeps the housekeeping schedule
+ * that backs them up. SIGINT or SIGTERM stops polling, lets running activities finish (up to the
+ * grace time), then exits; Temporal hands anything unfinished to another worker.
  */
 const config = loadConfig();
 const log = createLogger('worker', config.logLevel);
@@ -33,17 +37,26 @@ runProcess({ name: 'order worker', log, deadlineMs: graceMs + config.shutdownDea
 
   const db = createPrisma(config.postgres.url);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
+  // The housekeeping starts sagas and keeps its schedule through a client of its own.
+  const clientConnection = await Connection.connect({ address: config.temporal.address });
+  const temporal = new Client({ connection: clientConnection, namespace: config.temporal.namespace, interceptors: tracingClientInterceptors() });
+  const { taskQueue, namespace } = config.temporal;
+  const { intervalSeconds, pendingGraceMs } = config.worker.housekeeping;
   const worker = await createOrderWorker({
     connection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
+    namespace,
+    taskQueue,
     workflowBundle,
-    activities: createActivities({ db, clock: systemClock, payments: new HttpPaymentProvider(config.paymentProvider.url) }),
+    activities: {
+      ...createActivities({ db, clock: systemClock, payments: new HttpPaymentProvider(config.paymentProvider.url) }),
+      ...createHousekeepingActivities({ db, clock: systemClock, temporal, taskQueue, pendingGraceMs }),
+    },
     maxConcurrentActivities: config.worker.maxConcurrentActivities,
     maxConcurrentWorkflowTasks: config.worker.maxConcurrentWorkflowTasks,
     shutdownGraceTime: `${config.worker.shutdownGraceSeconds} seconds`,
     telemetry,
   });
+  await ensureHousekeepingSchedule(temporal, { taskQueue, intervalSeconds });
   const running = worker.run();
   log.info(
     { address: config.temporal.address, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue },
@@ -54,6 +67,7 @@ runProcess({ name: 'order worker', log, deadlineMs: graceMs + config.shutdownDea
     close: async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running.catch(() => undefined);
+      await clientConnection.close();
       await connection.close();
       await db.$disconnect();
       await telemetry.shutdown();

@@ -10,6 +10,7 @@ import { createFakeProviderServer } from '../fake-payment-provider/server.js';
 import { createStockedProduct, outboxEvents, placeOrder } from '../test/support/domain.js';
 import { sagaInputFor, testConfig, uniqueName } from '../test/support/env.js';
 import { orderSagaType, orderWorkflowId } from '../workflows/definitions.js';
+import { housekeepingScheduleId } from './housekeeping-schedule.js';
 
 const config = testConfig();
 const prisma = createPrisma(config.postgres.url);
@@ -27,6 +28,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await providerServer.close();
+  // The process keeps a housekeeping schedule for its task queue; it goes with the test.
+  await new Client({ connection, namespace: config.temporal.namespace }).schedule.getHandle(housekeepingScheduleId(taskQueue)).delete();
   await connection?.close();
   await prisma.$disconnect();
 });
@@ -42,6 +45,8 @@ async function startWorkerProcess(): Promise<ChildProcess> {
       DATABASE_URL: config.postgres.url,
       TEMPORAL_TASK_QUEUE: taskQueue,
       PAYMENT_PROVIDER_URL: providerUrl,
+      // Its housekeeping would scan the run's whole database: this test is about the saga alone.
+      HOUSEKEEPING_INTERVAL_SECONDS: '86400',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type NativeConnection, Runtime, Worker, type WorkflowBundleOption, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { HousekeepingActivities } from '../activities/housekeeping.js';
 import type { OrderActivities } from '../activities/index.js';
 import { type Telemetry } from '../telemetry/index.js';
 import { tracingActivityInterceptors, workflowSpanSinks } from '../telemetry/temporal.js';
@@ -18,7 +19,8 @@ export interface OrderWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   taskQueue: string;
-  activities: OrderActivities;
+  /** The saga's steps, and the housekeeping schedule's wherever it runs (workers/main.ts does). */
+  activities: OrderActivities & Partial<HousekeepingActivities>;
   workflowBundle: WorkflowBundleOption;
   maxConcurrentActivities?: number;
   maxConcurrentWorkflowTasks?: number;
@@ -28,7 +30,7 @@ export interface OrderWorkerOptions {
   telemetry?: Telemetry;
 }
 
-/** The worker that runs OrderSaga and its activities; `worker.run()` polls until shut down. */
+/** The worker that runs OrderSaga, OrderHousekeeping and their activities; `worker.run()` polls until shut down. */
 export function createOrderWorker(options: OrderWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection: options.connection,

@@ -44,6 +44,19 @@ export interface OrderSagaResult {
   failureReason?: FailureReason;
 }
 
+/** The backstop the housekeeping schedule runs (workflows/housekeeping.ts). */
+export const housekeepingType = 'OrderHousekeeping';
+
+/** What one housekeeping run did, by order id. */
+export interface HousekeepingReport {
+  /** Pending orders whose saga it started. */
+  sagasStarted: string[];
+  /** Pending orders whose saga had ended without deciding them: failed, their stock released. */
+  ordersFailed: string[];
+  /** Orders whose expired reservation no running saga would release: back to stock. */
+  reservationsExpired: string[];
+}
+
 export const cancelSignal = defineSignal<[{ reason?: string }]>('cancel');
 /** Sent by the payment webhook when a payment that required action (3-D Secure) has completed. */
 export const paymentConfirmedSignal = defineSignal<[{ providerPaymentId: string; succeeded: boolean }]>('paymentConfirmed');

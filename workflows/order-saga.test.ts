@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
@@ -11,7 +12,9 @@ import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
 import { FakePaymentProvider, testTokens } from '../fake-payment-provider/provider.js';
 import type { OrderWithDetails } from '../domain/orders.js';
-import { createStockedProduct, outboxEvents, placeOrder, type ProductFixture } from '../test/support/domain.js';
+import { PaymentProviderUnavailableError } from '../domain/errors.js';
+import type { PaymentProvider, ProviderCharge } from '../domain/payments/provider.js';
+import { createStockedProduct, outboxEvents, placeOrder, refuseConfirming, type ProductFixture } from '../test/support/domain.js';
 import { toolPaths } from '../stack/tools.js';
 import { sagaInputFor, testConfig, uniqueName } from '../test/support/env.js';
 import { bundleOrderWorkflows, createOrderWorker } from '../workers/order-worker.js';
@@ -309,13 +312,13 @@ describe('OrderSaga', () => {
     expect(state.events).not.toContain('order.cancelled');
   });
 
-  it('fails loudly and says what was left undone when a compensation keeps failing', async () => {
+  it('fails loudly and says what was left undone when a compensation fails for good', async () => {
     const product = await createStockedProduct(prisma, { units: [2] });
     const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
     let releaseAttempts = 0;
     const brokenRelease = async () => {
       releaseAttempts += 1;
-      throw new Error('the inventory database is unreachable');
+      throw ApplicationFailure.nonRetryable('the reservation is in a state no retry can change', 'IllegalTransition');
     };
 
     const failure = await withWorker(
@@ -335,11 +338,76 @@ describe('OrderSaga', () => {
     expect(cause.message).toContain('releaseReservation');
     expect(failure.state.uncompensated).toEqual(['releaseReservation']);
     expect(failure.state.compensated).toEqual(['reversePayment']);
-    expect(releaseAttempts).toBe(10);
+    expect(releaseAttempts).toBe(1);
     const state = await orderState(order.id);
     expect(state.order).toMatchObject({ status: 'failed', failureReason: 'payment_declined' });
     // What was left undone is still there to see and repair: the stock stays reserved.
     expect(state.reservation?.status).toBe('active');
     expect(await stockLeft(product)).toEqual({ onHand: 2, reserved: 1 });
   });
+  it('retries a refund for as long as the payment provider is down, then fails the order with the charge refunded and the stock released', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+    const outage = new RefundOutage(provider, OUTAGE_MS, () => env.currentTimeMs());
+
+    const { error, state } = await refuseConfirming(order.id, () =>
+      withWorker(
+        async (start) => {
+          const handle = await start(order, testTokens.visa);
+          const error = await handle.result().then(() => undefined, (e: unknown) => e);
+          return { error, state: await handle.query(statusQuery) };
+        },
+        { reversePayment: createActivities({ db: prisma, clock: systemClock, payments: outage }).reversePayment },
+      ),
+    );
+
+    // The saga failed on the confirm, and undid everything, however long the refund took.
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect(((error as WorkflowFailedError).cause as Error & { type?: string }).type).not.toBe('CompensationFailed');
+    expect(state).toMatchObject({ status: 'failed', compensated: ['reversePayment', 'releaseReservation'], uncompensated: [] });
+    // The refund that succeeded came after more attempts than the ten compensations once had.
+    expect(outage.failedAttempts + 1).toBeGreaterThan(10);
+    expect(outage.lastRefundAt! - outage.firstRefundAt!).toBeGreaterThanOrEqual(OUTAGE_MS);
+    const after = await orderState(order.id);
+    expect(after.order).toMatchObject({ status: 'failed', failureReason: 'processing_error' });
+    expect(after.payment?.status).toBe('refunded');
+    expect(after.reservation?.status).toBe('released');
+    expect(await stockLeft(product)).toEqual({ onHand: 2, reserved: 0 });
+    expect(after.events).toEqual(['order.created', 'inventory.reserved', 'payment.success', 'payment.refunded', 'inventory.released', 'order.failed']);
+  }, 60_000);
 });
+
+/** Five minutes: far longer than compensations were once retried for (ten attempts, about a minute and a half). */
+const OUTAGE_MS = 5 * 60_000;
+
+/** The payment provider, unable to refund for `outageMs` from the first refund it is asked for (on the test server's clock). */
+class RefundOutage implements PaymentProvider {
+  readonly name: string;
+  failedAttempts = 0;
+  firstRefundAt?: number;
+  lastRefundAt?: number;
+
+  constructor(
+    private readonly provider: FakePaymentProvider,
+    private readonly outageMs: number,
+    private readonly now: () => Promise<number>,
+  ) {
+    this.name = provider.name;
+  }
+
+  async refund(request: { chargeId: string; idempotencyKey: string }): Promise<ProviderCharge> {
+    const now = await this.now();
+    this.firstRefundAt ??= now;
+    this.lastRefundAt = now;
+    if (now - this.firstRefundAt < this.outageMs) {
+      this.failedAttempts += 1;
+      throw new PaymentProviderUnavailableError('the payment provider is down for maintenance');
+    }
+    return this.provider.refund(request);
+  }
+
+  charge: PaymentProvider['charge'] = (request, options) => this.provider.charge(request, options);
+  cancel: PaymentProvider['cancel'] = (request) => this.provider.cancel(request);
+  retrieve: PaymentProvider['retrieve'] = (chargeId) => this.provider.retrieve(chargeId);
+  findByReference: PaymentProvider['findByReference'] = (reference) => this.provider.findByReference(reference);
+}

@@ -3,7 +3,8 @@ import type { ActivityOptions } from '@temporalio/workflow';
 /**
  * Every retry and timeout policy of the saga, in one place. The numbers are the design's
  * ("Communication Best Practices"): exponential backoff from 1 s, doubling, capped at 10 s, three
- * attempts; payment processing may take 30 s. Temporal runs the retries; no code retries by hand.
+ * attempts for a forward step; payment processing may take 30 s. Compensations are retried until
+ * they succeed (CONTRACT §3). Temporal runs the retries; no code retries by hand.
  * Business refusals (out of stock, card declined, validation) are not retried: the activities
  * raise them as non-retryable failures (activities/index.ts), whatever the policy.
  */
@@ -26,10 +27,21 @@ export const paymentPolicy: ActivityOptions = {
 };
 
 /**
- * Compensations must happen, so they get more attempts than forward steps (about a minute and a
- * half of backoff); one that still fails is recorded and fails the workflow loudly, never silently.
+ * The housekeeping activities: a scan and its follow-ups, each bounded by a batch size. A run that
+ * keeps failing gives up, and the next scheduled run tries again.
+ */
+export const housekeepingPolicy: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: { ...backoff, maximumAttempts: 3 },
+};
+
+/**
+ * Compensations must happen: a failure that may pass (the provider or the database down for a
+ * while) is retried for as long as it takes, backing off to one attempt a minute, and the Web UI
+ * shows the pending attempt with its last failure. Only a non-retryable failure, a refusal no retry
+ * can change, ends the attempts: the saga records it and fails loudly (CompensationFailed).
  */
 export const compensationPolicy: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
-  retry: { ...backoff, maximumAttempts: 10 },
+  retry: { ...backoff, maximumInterval: '1 minute' },
 };

@@ -4,13 +4,12 @@ import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { type FastifyInstance } from 'fastify';
 import { type Config } from '../../config/index.js';
-import { createPrisma } from '../../db/prisma.js';
 import { type PrismaClient } from '../../generated/prisma/client.js';
 import { testConfig, uniqueName } from './env.js';
 import { type OrderSagaInput } from '../../workflows/definitions.js';
 import { buildApp } from '../../api/app.js';
 import { signDevToken } from '../../api/auth.js';
-import { createKafkaAdmin, createTemporalClient } from '../../api/dependencies.js';
+import { createApiPrisma, createKafkaAdmin, createTemporalClient } from '../../api/dependencies.js';
 
 export interface TestApi {
   app: FastifyInstance;
@@ -26,19 +25,19 @@ export interface TestApi {
  * overrides; `temporalAddress` points it somewhere else (e.g. where nothing listens).
  */
 export async function startApi(
-  options: { api?: Partial<Config['api']>; jwt?: Partial<Config['jwt']>; temporalAddress?: string; taskQueue?: string; databaseUrl?: string } = {},
+  options: { api?: Partial<Config['api']>; jwt?: Partial<Config['jwt']>; temporalAddress?: string; namespace?: string; taskQueue?: string; databaseUrl?: string } = {},
 ): Promise<TestApi> {
   const base = testConfig();
   const config: Config = {
     ...base,
     api: { ...base.api, ...options.api },
     jwt: { ...base.jwt, ...options.jwt },
-    temporal: { ...base.temporal, taskQueue: options.taskQueue ?? uniqueName('api-queue') },
+    temporal: { ...base.temporal, namespace: options.namespace ?? base.temporal.namespace, taskQueue: options.taskQueue ?? uniqueName('api-queue') },
     postgres: { ...base.postgres, url: options.databaseUrl ?? base.postgres.url },
   };
-  const prisma = createPrisma(config.postgres.url);
+  const prisma = createApiPrisma(config);
   const apiTemporal = createTemporalClient(config.temporal, { address: options.temporalAddress });
-  const temporal = createTemporalClient(config.temporal);
+  const temporal = createTemporalClient(base.temporal);
   const kafkaAdmin = createKafkaAdmin(config);
   const app = await buildApp({ config, prisma, temporal: apiTemporal, kafkaAdmin, logger: false });
   await app.ready();
@@ -134,6 +133,7 @@ export async function sagaInput(temporal: Client, workflowId: string): Promise<O
  */
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
+  let replyLosingMarker: string | undefined;
   const server = net.createServer((client) => {
     const upstream = net.connect(target.port, target.host);
     for (const socket of [client, upstream]) {
@@ -144,7 +144,23 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         upstream.destroy();
       });
     }
-    client.pipe(upstream).pipe(client);
+    let deaf = false;
+    let tail = '';
+    // Registered before the pipe, so the connection turns deaf before the request goes on.
+    client.on('data', (chunk: Buffer) => {
+      const marker = replyLosingMarker;
+      if (!marker || deaf) return;
+      const text = tail + chunk.toString('latin1');
+      tail = text.slice(-marker.length);
+      if (text.includes(marker)) {
+        deaf = true;
+        replyLosingMarker = undefined;
+      }
+    });
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      if (!deaf) client.write(chunk);
+    });
   });
   const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   await listen(0);
@@ -156,6 +172,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
     },
     start: () => listen(port),
+    loseRepliesAfter(marker) {
+      replyLosingMarker = marker;
+    },
   };
 }
 
@@ -163,4 +182,10 @@ export interface TcpProxy {
   address: string;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /**
+   * The next request whose bytes contain `marker` reaches the server, but nothing the server sends
+   * on that connection reaches the client any more: the server acts, the reply is lost. A stop and
+   * start heals it.
+   */
+  loseRepliesAfter(marker: string): void;
 }

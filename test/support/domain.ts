@@ -4,6 +4,7 @@ import { parseEvent, type EventEnvelope } from '../../domain/events/schemas.js';
 import type { Clock } from '../../domain/clock.js';
 import { Decimal } from '../../domain/money.js';
 import { createOrder, type OrderWithDetails } from '../../domain/orders.js';
+import { withDatabaseClient } from './env.js';
 
 /** Data for tests: fresh rows with fresh ids, so tests share one database without meeting. */
 
@@ -14,6 +15,9 @@ export const address = {
   postal_code: '94105',
   country: 'US',
 };
+
+/** What test orders are paid with unless a test says otherwise: the fake provider's card that succeeds. */
+export const cardPayment = { method: 'card', token: 'tok_visa' } as const;
 
 export function fixedClock(iso: string): Clock & { advance(ms: number): void } {
   let now = new Date(iso).getTime();
@@ -80,6 +84,7 @@ export function placeOrder(
       userId: `user-${randomUUID()}`,
       items: items.map((i) => ({ productId: i.productId, quantity: i.quantity ?? 1 })),
       shippingAddress: address,
+      payment: cardPayment,
       correlationId: randomUUID(),
     },
   );
@@ -89,4 +94,23 @@ export function placeOrder(
 export async function outboxEvents(prisma: PrismaClient, aggregateId: string): Promise<EventEnvelope[]> {
   const rows = await prisma.outboxEvent.findMany({ where: { aggregateId }, orderBy: { id: 'asc' } });
   return rows.map((r) => parseEvent(r.payload));
+}
+
+/** Makes PostgreSQL refuse to mark this order confirmed: the second half of confirming fails, as a crash or a lost connection would. */
+export async function refuseConfirming<T>(orderId: string, work: () => Promise<T>): Promise<T> {
+  const name = `refuse_confirm_${randomUUID().replaceAll('-', '')}`;
+  await withDatabaseClient(async (client) => {
+    await client.query(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'the test refuses to confirm order %', NEW.id; END $$`);
+    await client.query(`CREATE TRIGGER ${name} BEFORE UPDATE OF status ON orders FOR EACH ROW
+      WHEN (NEW.id = '${orderId}'::uuid AND NEW.status = 'confirmed') EXECUTE FUNCTION ${name}()`);
+  });
+  try {
+    return await work();
+  } finally {
+    await withDatabaseClient(async (client) => {
+      await client.query(`DROP TRIGGER ${name} ON orders`);
+      await client.query(`DROP FUNCTION ${name}()`);
+    });
+  }
 }

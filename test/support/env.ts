@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../config/index.js';
-import { orderSagaInput, type SagaOrder } from '../../api/order-saga-client.js';
+import { applyMigrations } from '../../prisma/migrate.js';
+import { orderSagaInput, type SagaOrder } from '../../workflows/saga-start.js';
 import type { OrderSagaInput } from '../../workflows/definitions.js';
 
 /** The configuration tests run with: the local stack, and this run's own database. */
@@ -15,9 +16,25 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${inject('runId')}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** What the API hands OrderSaga for an order placed by a test, paid with a test card token. */
+/** What the API hands OrderSaga for an order placed by a test, paid with the given test card token. */
 export function sagaInputFor(order: SagaOrder, token: string): OrderSagaInput {
-  return orderSagaInput(order, { method: 'card', token });
+  return { ...orderSagaInput(order), payment: { method: 'card', token } };
+}
+
+/**
+ * A database of the test's own, migrated, for a test that scans whole tables (and must not meet the
+ * rows other test files left in the run's database). `drop` removes it.
+ */
+export async function createScratchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const url = new URL(testConfig().postgres.url);
+  const name = `${url.pathname.slice(1)}_${Math.random().toString(36).slice(2, 8)}`;
+  await withDatabaseClient((client) => client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`));
+  url.pathname = `/${name}`;
+  await applyMigrations(url.toString());
+  return {
+    url: url.toString(),
+    drop: () => withDatabaseClient(async (client) => void (await client.query(`DROP DATABASE ${client.escapeIdentifier(name)} WITH (FORCE)`))),
+  };
 }
 
 /** Runs `work` with a client of the run's database, as the project's role (which may create databases). */

@@ -190,6 +190,7 @@ export async function runSaga(
     userId: order.userId ?? `user-${randomUUID()}`,
     items: [{ productId: order.productId, quantity: order.quantity }],
     shippingAddress: address,
+    payment: { method: 'card', token: order.token },
     correlationId: randomUUID(),
   });
   await reserveInventory(db, { orderId: placed.id, lines: placed.items.map((i) => ({ variantId: i.variantId, quantity: i.quantity })) });
