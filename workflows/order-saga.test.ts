@@ -28,6 +28,7 @@ import { orderSearchAttributes } from './search-attributes.js';
 const config = testConfig();
 const prisma = createPrisma(config.postgres.url);
 const provider = new FakePaymentProvider();
+const realActivities = createActivities({ db: prisma, clock: systemClock, payments: provider });
 const historiesDir = path.join(import.meta.dirname, 'histories');
 
 let env: TestWorkflowEnvironment;
@@ -61,12 +62,35 @@ async function withWorker<T>(scenario: (start: StartSaga) => Promise<T>, overrid
     namespace: env.namespace ?? 'default',
     taskQueue,
     workflowBundle,
-    activities: { ...createActivities({ db: prisma, clock: systemClock, payments: provider }), ...overrides },
+    activities: { ...realActivities, ...overrides },
   });
   const start: StartSaga = (order, token) => {
     return env.client.workflow.start(OrderSaga, { taskQueue, workflowId: orderWorkflowId(order.id), args: [sagaInputFor(order, token)] });
   };
   return worker.runUntil(scenario(start));
+}
+
+/** Polls a saga's history until `seen` finds what the test waits for (what the worker has committed). */
+async function untilHistory(handle: WorkflowHandle, seen: (event: temporal.api.history.v1.IHistoryEvent) => unknown): Promise<void> {
+  await expect.poll(async () => (await handle.fetchHistory()).events?.some(seen), { timeout: 20_000, interval: 50 }).toBe(true);
+}
+
+/**
+ * An activity that stops when it starts, until the test releases it: holds a saga at that step
+ * (its history then ends with the activity scheduled), as a slow or retrying step would.
+ */
+function gate<K extends keyof OrderActivities>(name: K) {
+  let arrive!: () => void;
+  let release!: () => void;
+  const arrived = new Promise<void>((resolve) => (arrive = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const real = realActivities[name] as (...args: unknown[]) => Promise<unknown>;
+  const activity = (async (...args: unknown[]) => {
+    arrive();
+    await released;
+    return real(...args);
+  }) as OrderActivities[K];
+  return { overrides: { [name]: activity } as Partial<OrderActivities>, arrived, release };
 }
 
 async function untilStatus(handle: WorkflowHandle<typeof OrderSaga>, status: string): Promise<void> {
@@ -341,5 +365,157 @@ describe('OrderSaga', () => {
     // What was left undone is still there to see and repair: the stock stays reserved.
     expect(state.reservation?.status).toBe('active');
     expect(await stockLeft(product)).toEqual({ onHand: 2, reserved: 1 });
+  });
+});
+
+// Each saga below is held at one of the points where a saga waits (for the customer, for a step,
+// for a compensation): its history there is what a running saga leaves to the next release, which
+// must replay it (workflows/replay.test.ts). The saga then finishes, as it would on that release.
+describe('a saga held at a wait point', () => {
+  it('awaiting 3-D Secure, holds the stock until the deadline', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.threeDSecure);
+      await untilHistory(handle, (e) => e.timerStartedEventAttributes);
+      expect((await handle.query(statusQuery)).status).toBe('awaiting_payment');
+      expect(await stockLeft(product)).toEqual({ onHand: 2, reserved: 1 });
+      await keepHistory('open-awaiting-payment', handle);
+      return handle.result();
+    });
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'failed', failureReason: 'payment_timeout' });
+  });
+
+  it('awaiting 3-D Secure again after a webhook ahead of the customer', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.threeDSecure);
+      await untilHistory(handle, (e) => e.timerStartedEventAttributes);
+      const payment = await prisma.payment.findFirstOrThrow({ where: { orderId: order.id } });
+      await handle.signal(paymentConfirmedSignal, { providerPaymentId: payment.providerPaymentId, succeeded: true });
+      await expect
+        .poll(async () => (await handle.fetchHistory()).events?.filter((e) => e.timerStartedEventAttributes).length, { timeout: 20_000 })
+        .toBe(2);
+      expect((await handle.query(statusQuery)).status).toBe('awaiting_payment');
+      await keepHistory('open-awaiting-payment-after-early-webhook', handle);
+      return handle.result();
+    });
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'failed', failureReason: 'payment_timeout' });
+  }, 30_000);
+
+  it('completing a 3-D Secure payment after the webhook', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+    const completing = gate('completePayment');
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.threeDSecure);
+      await untilHistory(handle, (e) => e.timerStartedEventAttributes);
+      const payment = await prisma.payment.findFirstOrThrow({ where: { orderId: order.id } });
+      provider.completeAuthentication(payment.providerPaymentId);
+      await handle.signal(paymentConfirmedSignal, { providerPaymentId: payment.providerPaymentId, succeeded: true });
+      await completing.arrived;
+      await keepHistory('open-completing-payment', handle);
+      completing.release();
+      return handle.result();
+    }, completing.overrides);
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'confirmed' });
+  });
+
+  it('charging the card', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+    const charging = gate('chargePayment');
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.visa);
+      await charging.arrived;
+      expect(provider.chargeCount(order.id)).toBe(0);
+      await keepHistory('open-charging', handle);
+      charging.release();
+      return handle.result();
+    }, charging.overrides);
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'confirmed' });
+    expect(provider.chargeCount(order.id)).toBe(1);
+  });
+
+  it('confirming the order', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+    const confirming = gate('confirmOrder');
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.visa);
+      await confirming.arrived;
+      expect((await orderState(order.id)).payment?.status).toBe('succeeded');
+      await keepHistory('open-confirming', handle);
+      confirming.release();
+      return handle.result();
+    }, confirming.overrides);
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'confirmed' });
+  });
+
+  it('compensating a declined payment', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+    const releasing = gate('releaseReservation');
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.chargeDeclined);
+      await releasing.arrived;
+      expect(await stockLeft(product)).toEqual({ onHand: 2, reserved: 1 });
+      await keepHistory('open-compensating-declined', handle);
+      releasing.release();
+      return handle.result();
+    }, releasing.overrides);
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'failed', failureReason: 'payment_declined' });
+    expect(await stockLeft(product)).toEqual({ onHand: 2, reserved: 0 });
+  });
+
+  it('compensating a cancel of an order awaiting 3-D Secure', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+    const reversing = gate('reversePayment');
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.threeDSecure);
+      await untilHistory(handle, (e) => e.timerStartedEventAttributes);
+      await handle.signal(cancelSignal, { reason: 'changed my mind' });
+      await reversing.arrived;
+      await keepHistory('open-compensating-cancel', handle);
+      reversing.release();
+      return handle.result();
+    }, reversing.overrides);
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'cancelled' });
+    expect((await orderState(order.id)).payment?.status).toBe('voided');
+  });
+
+  it('compensating a 3-D Secure payment that timed out', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+    const reversing = gate('reversePayment');
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.threeDSecure);
+      await untilHistory(handle, (e) => e.timerStartedEventAttributes);
+      const result = handle.result();
+      await reversing.arrived;
+      await keepHistory('open-compensating-payment-timeout', handle);
+      reversing.release();
+      return result;
+    }, reversing.overrides);
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'failed', failureReason: 'payment_timeout' });
+    expect((await orderState(order.id)).payment?.status).toBe('voided');
   });
 });
