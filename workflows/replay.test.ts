@@ -27,6 +27,18 @@ function readHistories(dir: string) {
 const released = fs.readdirSync(path.join(historiesDir, 'released')).map((release) => path.join('released', release));
 const histories = ['', ...released].flatMap(readHistories);
 
+/**
+ * The sagas release 4e9eb24 took past a "still pending" answer to the 3-D Secure webhook (it failed
+ * them, then compensated). cfafa37 made that answer a wait instead, without patched(), and shipped
+ * in 63a8a76: no code can replay both, since neither history carries a marker and they are alike up
+ * to that point. The running release's sagas on the new path are the ones kept replaying; a saga
+ * 4e9eb24 left in that state is reset instead (README, "Changing the workflow").
+ */
+const lostToAnUnpatchedChange = [
+  'released/4e9eb24/three-d-secure-early-webhook-compensating.json',
+  'released/4e9eb24/three-d-secure-early-webhook-failed.json',
+];
+
 async function replayAll(workflowBundle: Awaited<ReturnType<typeof bundleOrderWorkflows>>) {
   const results = [];
   for await (const result of Worker.runReplayHistories({ workflowBundle, sinks: workflowSpanSinks() }, histories)) results.push(result);
@@ -59,7 +71,10 @@ describe('replaying committed saga histories', () => {
 
   it('replays every one against the current workflow code', async () => {
     const results = await replayAll(await bundleOrderWorkflows());
-    expect(results.map((r) => [r.workflowId, r.error?.message])).toEqual(histories.map((h) => [h.workflowId, undefined]));
+    const outcome = (workflowId: string, error?: Error) => [workflowId, error instanceof DeterminismViolationError ? 'nondeterministic' : error?.message];
+    expect(results.map((r) => outcome(r.workflowId, r.error))).toEqual(
+      histories.map((h) => [h.workflowId, lostToAnUnpatchedChange.includes(h.workflowId) ? 'nondeterministic' : undefined]),
+    );
   }, 120_000);
 
   it('fails when a step of the workflow moves (charging before reserving)', async () => {
