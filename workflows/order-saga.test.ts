@@ -11,6 +11,7 @@ import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
 import { FakePaymentProvider, testTokens } from '../fake-payment-provider/provider.js';
 import type { OrderWithDetails } from '../domain/orders.js';
+import { PaymentProviderUnavailableError } from '../domain/errors.js';
 import { createStockedProduct, outboxEvents, placeOrder, type ProductFixture } from '../test/support/domain.js';
 import { toolPaths } from '../stack/tools.js';
 import { sagaInputFor, testConfig, uniqueName } from '../test/support/env.js';
@@ -366,6 +367,77 @@ describe('OrderSaga', () => {
     expect(state.reservation?.status).toBe('active');
     expect(await stockLeft(product)).toEqual({ onHand: 2, reserved: 1 });
   });
+});
+
+/** Activities that pay through another fake provider (one the test gave a behaviour of its own). */
+function payingThrough(payments: FakePaymentProvider): OrderActivities {
+  return createActivities({ db: prisma, clock: systemClock, payments });
+}
+
+/** What the customer was charged in the end, as the provider has it (refunded and voided charges count nothing). */
+function netCharged(payments: FakePaymentProvider, orderId: string): number {
+  return payments.chargesFor(orderId).reduce((sum, charge) => sum + (charge.status === 'succeeded' ? charge.amount : 0), 0);
+}
+
+describe('a 3-D Secure payment the customer completed, whatever our own row says', () => {
+  it('is refunded, not voided, when the customer completes it as the saga gives up on it', async () => {
+    // The customer's authentication reaches the provider just before the saga's void.
+    class CustomerFirst extends FakePaymentProvider {
+      override async cancel(request: { chargeId: string; idempotencyKey: string }) {
+        this.completeAuthentication(request.chargeId);
+        return super.cancel(request);
+      }
+    }
+    const customerFirst = new CustomerFirst();
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.threeDSecure);
+      return handle.result().catch((error: unknown) => error);
+    }, payingThrough(customerFirst));
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'failed', failureReason: 'payment_timeout' });
+    const state = await orderState(order.id);
+    expect(state.payment?.status).toBe('refunded');
+    expect(customerFirst.chargesFor(order.id).map((c) => c.status)).toEqual(['refunded']);
+    expect(await stockLeft(product)).toEqual({ onHand: 2, reserved: 0 });
+    expect(state.events).toEqual(['order.created', 'inventory.reserved', 'payment.success', 'payment.refunded', 'inventory.released', 'order.failed']);
+  });
+
+  it('is refunded when completing it on our side keeps failing after the customer authenticated', async () => {
+    // The provider cannot be asked about the charge for a while: long enough for completePayment's attempts.
+    class Unreachable extends FakePaymentProvider {
+      outages = 0;
+      override async retrieve(chargeId: string) {
+        if (this.outages > 0) {
+          this.outages -= 1;
+          throw new PaymentProviderUnavailableError('the payment provider does not answer');
+        }
+        return super.retrieve(chargeId);
+      }
+    }
+    const unreachable = new Unreachable();
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.threeDSecure);
+      await untilHistory(handle, (e) => e.timerStartedEventAttributes);
+      const payment = await prisma.payment.findFirstOrThrow({ where: { orderId: order.id } });
+      unreachable.completeAuthentication(payment.providerPaymentId);
+      unreachable.outages = 3;
+      await handle.signal(paymentConfirmedSignal, { providerPaymentId: payment.providerPaymentId, succeeded: true });
+      return handle.result().catch((error: unknown) => error);
+    }, payingThrough(unreachable));
+
+    expect(outcome).toBeInstanceOf(WorkflowFailedError);
+    expect(((outcome as WorkflowFailedError).cause as Error & { type?: string }).type).not.toBe('CompensationFailed');
+    const state = await orderState(order.id);
+    expect(state.order).toMatchObject({ status: 'failed', failureReason: 'processing_error' });
+    expect(state.payment?.status).toBe('refunded');
+    expect(netCharged(unreachable, order.id)).toBe(0);
+  }, 30_000);
 });
 
 // Each saga below is held at one of the points where a saga waits (for the customer, for a step,
