@@ -380,6 +380,24 @@ function netCharged(payments: FakePaymentProvider, orderId: string): number {
 }
 
 describe('a 3-D Secure payment the customer completed, whatever our own row says', () => {
+  it('is confirmed when the webhook never comes: the saga asks the provider before it gives up', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.threeDSecure);
+      await untilHistory(handle, (e) => e.timerStartedEventAttributes);
+      const payment = await prisma.payment.findFirstOrThrow({ where: { orderId: order.id } });
+      provider.completeAuthentication(payment.providerPaymentId);
+      return handle.result().catch((error: unknown) => error);
+    });
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'confirmed' });
+    expect((await orderState(order.id)).payment?.status).toBe('succeeded');
+    expect(netCharged(provider, order.id)).toBe(1000);
+    expect(await stockLeft(product)).toEqual({ onHand: 1, reserved: 0 });
+  });
+
   it('is refunded, not voided, when the customer completes it as the saga gives up on it', async () => {
     // The customer's authentication reaches the provider just before the saga's void.
     class CustomerFirst extends FakePaymentProvider {

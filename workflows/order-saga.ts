@@ -4,6 +4,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -26,6 +27,16 @@ import { orderSearchAttributePairs, OrderStatus as OrderStatusAttribute } from '
 const steps = proxyActivities<OrderActivities>(stepPolicy);
 const payments = proxyActivities<OrderActivities>(paymentPolicy);
 const compensations = proxyActivities<OrderActivities>(compensationPolicy);
+
+/**
+ * The changes made to the saga since release 63a8a76, each behind `patched()`: a saga that began
+ * before a change replays as it ran, and takes the change from the next decision on
+ * (README, "Changing the workflow").
+ */
+const changes = {
+  /** At the 3-D Secure deadline the provider is asked once more before the payment times out. */
+  timeoutAsksProvider: 'payment-timeout-asks-provider',
+} as const;
 
 /** A step's undo, told why the saga stopped: the failure reason, or `cancelled`. */
 interface Compensation {
@@ -141,19 +152,23 @@ interface SagaInbox {
 /**
  * Waits for the customer to complete 3-D Secure: on each webhook signal, asks the provider (through
  * `completePayment`) whether the payment completed; a webhook the provider does not agree with yet
- * (ahead of the customer, or forged) is dropped and the wait goes on. Stops the saga on a cancel,
- * a decline, or when the deadline passes (`payment_timeout`).
+ * (ahead of the customer, or forged) is dropped and the wait goes on. At the deadline the provider
+ * is asked once more (the webhook may be late or lost) before the payment times out. Stops the saga
+ * on a cancel or a decline.
  */
 async function awaitCustomerPayment(context: SagaContext, inbox: SagaInbox, deadline: number): Promise<void> {
+  const paymentCompleted = () => payments.completePayment(context).then(() => true, stillPending);
   for (;;) {
     const answered = await condition(
       () => inbox.paymentConfirmation !== undefined || inbox.cancel !== undefined,
       Math.max(deadline - Date.now(), 1),
     );
     if (inbox.cancel) throw new SagaStop('cancelled');
-    if (!answered) throw new SagaStop('failed', 'payment_timeout');
-    const completed = await payments.completePayment(context).then(() => true, stillPending);
-    if (completed) return;
+    if (!answered) {
+      if (patched(changes.timeoutAsksProvider) && (await paymentCompleted())) return;
+      throw new SagaStop('failed', 'payment_timeout');
+    }
+    if (await paymentCompleted()) return;
     inbox.paymentConfirmation = undefined;
   }
 }
