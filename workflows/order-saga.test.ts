@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { Context } from '@temporalio/activity';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
@@ -24,6 +25,7 @@ import {
   type OrderSagaResult,
 } from './definitions.js';
 import { OrderSaga } from './order-saga.js';
+import { paymentPolicy } from './policies.js';
 import { orderSearchAttributes } from './search-attributes.js';
 
 const config = testConfig();
@@ -455,6 +457,41 @@ describe('a 3-D Secure payment the customer completed, whatever our own row says
     expect(state.order).toMatchObject({ status: 'failed', failureReason: 'processing_error' });
     expect(state.payment?.status).toBe('refunded');
     expect(netCharged(unreachable, order.id)).toBe(0);
+  }, 30_000);
+});
+
+describe('the payment webhook', () => {
+  it('is acted on when it comes while the provider still answers "pending" to an earlier one', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+    let handle: WorkflowHandle | undefined;
+    // As the provider's last "still pending" answer to an early webhook goes back to the saga, the
+    // customer authenticates and the genuine webhook comes.
+    const completePayment: OrderActivities['completePayment'] = async (context) => {
+      try {
+        return await realActivities.completePayment(context);
+      } catch (error) {
+        if (Context.current().info.attempt === paymentPolicy.retry?.maximumAttempts) {
+          const payment = await prisma.payment.findFirstOrThrow({ where: { orderId: order.id } });
+          provider.completeAuthentication(payment.providerPaymentId);
+          await handle!.signal(paymentConfirmedSignal, { providerPaymentId: payment.providerPaymentId, succeeded: true });
+        }
+        throw error;
+      }
+    };
+
+    const { outcome, events } = await withWorker(async (start) => {
+      handle = await start(order, testTokens.threeDSecure);
+      await untilHistory(handle, (e) => e.timerStartedEventAttributes);
+      const payment = await prisma.payment.findFirstOrThrow({ where: { orderId: order.id } });
+      await handle.signal(paymentConfirmedSignal, { providerPaymentId: payment.providerPaymentId, succeeded: true });
+      const outcome = await handle.result().catch((error: unknown) => error);
+      return { outcome, events: (await handle.fetchHistory()).events ?? [] };
+    }, { completePayment });
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'confirmed' });
+    // Confirmed on the genuine webhook, not when the 3-D Secure deadline came.
+    expect(events.some((e) => e.timerFiredEventAttributes)).toBe(false);
   }, 30_000);
 });
 

@@ -34,6 +34,8 @@ const compensations = proxyActivities<OrderActivities>(compensationPolicy);
  * (README, "Changing the workflow").
  */
 const changes = {
+  /** A webhook signal that comes while the provider answers "still pending" is acted on, not dropped. */
+  paymentSignalsCounted: 'payment-signals-counted',
   /** At the 3-D Secure deadline the provider is asked once more before the payment times out. */
   timeoutAsksProvider: 'payment-timeout-asks-provider',
 } as const;
@@ -73,15 +75,15 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
   };
   const state: OrderSagaState = { orderId: input.orderId, status: 'pending', compensated: [], uncompensated: [] };
   const undo: Compensation[] = [];
-  const inbox: SagaInbox = {};
+  const inbox: SagaInbox = { paymentSignals: { received: 0, handled: 0 } };
 
   setHandler(statusQuery, () => state);
   setHandler(cancelSignal, ({ reason }) => {
     // Once the order is confirmed there is nothing left to cancel; the API answers 409 before this.
     if (state.status !== 'confirmed') inbox.cancel ??= { reason: reason ?? 'cancelled_by_customer' };
   });
-  setHandler(paymentConfirmedSignal, (confirmation) => {
-    inbox.paymentConfirmation = confirmation;
+  setHandler(paymentConfirmedSignal, () => {
+    inbox.paymentSignals.received += 1;
   });
 
   const setStatus = (status: OrderStatus, reason?: FailureReason) => {
@@ -143,24 +145,26 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
   }
 }
 
-/** What the saga's signals left for it: the customer's cancel, the payment webhook's word. */
+/** What the saga's signals left for it: the customer's cancel, and the payment webhook's signals. */
 interface SagaInbox {
   cancel?: { reason: string };
-  paymentConfirmation?: { providerPaymentId: string; succeeded: boolean };
+  /** paymentConfirmed signals received, and how many of them a question to the provider has answered. */
+  paymentSignals: { received: number; handled: number };
 }
 
 /**
  * Waits for the customer to complete 3-D Secure: on each webhook signal, asks the provider (through
  * `completePayment`) whether the payment completed; a webhook the provider does not agree with yet
- * (ahead of the customer, or forged) is dropped and the wait goes on. At the deadline the provider
- * is asked once more (the webhook may be late or lost) before the payment times out. Stops the saga
- * on a cancel or a decline.
+ * (ahead of the customer, or forged) is dropped and the wait goes on, while one that came during the
+ * question is asked about again. At the deadline the provider is asked once more (the webhook may
+ * be late or lost) before the payment times out. Stops the saga on a cancel or a decline.
  */
 async function awaitCustomerPayment(context: SagaContext, inbox: SagaInbox, deadline: number): Promise<void> {
   const paymentCompleted = () => payments.completePayment(context).then(() => true, stillPending);
+  const signals = inbox.paymentSignals;
   for (;;) {
     const answered = await condition(
-      () => inbox.paymentConfirmation !== undefined || inbox.cancel !== undefined,
+      () => signals.received > signals.handled || inbox.cancel !== undefined,
       Math.max(deadline - Date.now(), 1),
     );
     if (inbox.cancel) throw new SagaStop('cancelled');
@@ -168,8 +172,10 @@ async function awaitCustomerPayment(context: SagaContext, inbox: SagaInbox, dead
       if (patched(changes.timeoutAsksProvider) && (await paymentCompleted())) return;
       throw new SagaStop('failed', 'payment_timeout');
     }
+    signals.handled = signals.received;
     if (await paymentCompleted()) return;
-    inbox.paymentConfirmation = undefined;
+    // Before the change, the signals that came while the provider was being asked were dropped too.
+    if (!patched(changes.paymentSignalsCounted)) signals.handled = signals.received;
   }
 }
 
