@@ -1,11 +1,13 @@
-import { type Client, WorkflowNotFoundError } from '@temporalio/client';
-import { TypedSearchAttributes, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { type Client, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure, TypedSearchAttributes, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
-  cancelSignal,
+  cancelUpdate,
   orderSagaType,
   orderWorkflowId,
   paymentConfirmedSignal,
+  type CancelRefusal,
   type OrderSagaInput,
+  type OrderStatus,
 } from '../workflows/definitions.js';
 import { orderSearchAttributePairs } from '../workflows/search-attributes.js';
 import { toApiAmount } from '../domain/money.js';
@@ -28,7 +30,13 @@ export function orderSagaInput(order: SagaOrder, payment: OrderSagaInput['paymen
 }
 
 /**
- * The API's side of the saga: starts and signals `OrderSaga` by type name and id (it never loads
+ * The saga's answer to a cancel: accepted (it will end the order cancelled) in the status it was
+ * in, or refused with what the order is past (unknown when the saga has already finished).
+ */
+export type CancelAnswer = { accepted: true; status: OrderStatus } | { accepted: false; refusal?: CancelRefusal };
+
+/**
+ * The API's side of the saga: starts, updates and signals `OrderSaga` by type name and id (it never loads
  * workflow code), every call through Temporal's circuit breaker.
  */
 export class OrderSagaGateway {
@@ -63,9 +71,18 @@ export class OrderSagaGateway {
     return workflowId;
   }
 
-  /** Asks the saga to cancel; false when it has already finished. */
-  async cancel(orderId: string, reason: string): Promise<boolean> {
-    return this.signalIfRunning(orderId, (handle) => handle.signal(cancelSignal, { reason }));
+  /** Asks the saga to cancel (the `cancel` Update) and returns once it accepted or refused. */
+  async cancel(orderId: string, reason: string): Promise<CancelAnswer> {
+    const handle = this.client.workflow.getHandle(orderWorkflowId(orderId));
+    try {
+      const { status } = await this.call(() => handle.executeUpdate(cancelUpdate, { args: [{ reason }] }));
+      return { accepted: true, status };
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return { accepted: false };
+      const refusal = error instanceof WorkflowUpdateFailedError ? cancelRefusalOf(error) : undefined;
+      if (refusal) return { accepted: false, refusal };
+      throw error;
+    }
   }
 
   /** Tells an order's saga that its payment completed (or failed) after the customer's action; false when it has finished. */
@@ -91,7 +108,17 @@ export class OrderSagaGateway {
   }
 }
 
+/** What the saga's cancel validator refused the cancel for (an ApplicationFailure of type NotCancellable). */
+function cancelRefusalOf(error: WorkflowUpdateFailedError): CancelRefusal | undefined {
+  const { cause } = error;
+  return cause instanceof ApplicationFailure && cause.type === 'NotCancellable' ? (cause.details?.[0] as CancelRefusal) : undefined;
+}
+
 /** Errors that are answers from a healthy Temporal, not signs that it is down. */
 export function isTemporalAnswer(error: unknown): boolean {
-  return error instanceof WorkflowNotFoundError || error instanceof WorkflowExecutionAlreadyStartedError;
+  return (
+    error instanceof WorkflowNotFoundError ||
+    error instanceof WorkflowExecutionAlreadyStartedError ||
+    error instanceof WorkflowUpdateFailedError
+  );
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
@@ -18,7 +18,7 @@ import { toolPaths } from '../stack/tools.js';
 import { sagaInputFor, testConfig, uniqueName } from '../test/support/env.js';
 import { bundleOrderWorkflows, createOrderWorker } from '../workers/order-worker.js';
 import {
-  cancelSignal,
+  cancelUpdate,
   orderWorkflowId,
   paymentConfirmedSignal,
   statusQuery,
@@ -302,7 +302,7 @@ describe('OrderSaga', () => {
     const outcome = await withWorker(async (start) => {
       const handle = await start(order, testTokens.threeDSecure);
       await untilStatus(handle, 'awaiting_payment');
-      await handle.signal(cancelSignal, { reason: 'changed my mind' });
+      expect(await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'changed my mind' }] })).toEqual({ status: 'awaiting_payment' });
       const result = await handle.result();
       await keepHistory('cancelled-awaiting-payment', handle);
       return result;
@@ -324,7 +324,7 @@ describe('OrderSaga', () => {
     const cancelAfter = await withWorker(async (start) => {
       const handle = await start(order, testTokens.visa);
       await handle.result();
-      return handle.signal(cancelSignal, { reason: 'too late' }).then(
+      return handle.executeUpdate(cancelUpdate, { args: [{ reason: 'too late' }] }).then(
         () => 'accepted',
         (error: Error) => error.message,
       );
@@ -458,6 +458,47 @@ describe('a 3-D Secure payment the customer completed, whatever our own row says
     expect(state.payment?.status).toBe('refunded');
     expect(netCharged(unreachable, order.id)).toBe(0);
   }, 30_000);
+});
+
+describe('cancelling a saga', () => {
+  it('refuses a cancel once the order is being confirmed, and confirms it', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+    const confirming = gate('confirmOrder');
+
+    const { outcome, refusal } = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.visa);
+      await confirming.arrived;
+      const refusal = await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'too late' }] }).then(() => undefined, (error: unknown) => error);
+      confirming.release();
+      return { outcome: await handle.result(), refusal };
+    }, confirming.overrides);
+
+    expect(refusal).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect((refusal as WorkflowUpdateFailedError).cause).toMatchObject({ type: 'NotCancellable', details: ['confirming'] });
+    expect(outcome).toEqual({ orderId: order.id, status: 'confirmed' });
+    expect((await orderState(order.id)).events).not.toContain('order.cancelled');
+  });
+
+  it('ends the order cancelled when a cancel was accepted before the card was declined', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+    const charging = gate('chargePayment');
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.chargeDeclined);
+      await charging.arrived;
+      expect(await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'changed my mind' }] })).toEqual({ status: 'inventory_reserved' });
+      charging.release();
+      return handle.result();
+    }, charging.overrides);
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'cancelled' });
+    const state = await orderState(order.id);
+    expect(state.order.status).toBe('cancelled');
+    expect(state.events).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'inventory.released', 'order.cancelled']);
+  });
+
 });
 
 describe('the payment webhook', () => {
@@ -616,7 +657,7 @@ describe('a saga held at a wait point', () => {
     const outcome = await withWorker(async (start) => {
       const handle = await start(order, testTokens.threeDSecure);
       await untilHistory(handle, (e) => e.timerStartedEventAttributes);
-      await handle.signal(cancelSignal, { reason: 'changed my mind' });
+      await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'changed my mind' }] });
       await reversing.arrived;
       await keepHistory('open-compensating-cancel', handle);
       reversing.release();

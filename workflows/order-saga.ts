@@ -13,8 +13,10 @@ import {
 import type { OrderActivities, SagaContext } from '../activities/index.js';
 import {
   cancelSignal,
+  cancelUpdate,
   paymentConfirmedSignal,
   statusQuery,
+  type CancelRefusal,
   type FailureReason,
   type OrderSagaInput,
   type OrderSagaResult,
@@ -34,6 +36,8 @@ const compensations = proxyActivities<OrderActivities>(compensationPolicy);
  * (README, "Changing the workflow").
  */
 const changes = {
+  /** A cancel accepted before confirming ends the order cancelled, even when a step fails after it. */
+  acceptedCancelWins: 'accepted-cancel-wins',
   /** A webhook signal that comes while the provider answers "still pending" is acted on, not dropped. */
   paymentSignalsCounted: 'payment-signals-counted',
   /** At the 3-D Secure deadline the provider is asked once more before the payment times out. */
@@ -59,6 +63,23 @@ class SagaStop {
   }
 }
 
+/** How far the saga is, for deciding whether a cancel may still be accepted. */
+interface SagaProgress {
+  state: OrderSagaState;
+  /** Set just before confirmOrder: the point of no return. */
+  confirming: boolean;
+  /** Set when the saga stops short of confirmation. */
+  stopping?: SagaStop;
+}
+
+/** What refuses a cancel now, or undefined when it can still be accepted (also while the saga is already cancelling). */
+function cancelRefusal({ state, confirming, stopping }: SagaProgress): CancelRefusal | undefined {
+  if (state.status === 'confirmed' || state.status === 'failed' || state.status === 'cancelled') return state.status;
+  if (confirming) return 'confirming';
+  if (stopping?.status === 'failed') return 'failing';
+  return undefined;
+}
+
 /**
  * One order, from `pending` to `confirmed`, or to `failed` / `cancelled` with everything undone.
  *
@@ -74,13 +95,31 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     traceId: input.traceId,
   };
   const state: OrderSagaState = { orderId: input.orderId, status: 'pending', compensated: [], uncompensated: [] };
+  const progress: SagaProgress = { state, confirming: false };
   const undo: Compensation[] = [];
   const inbox: SagaInbox = { paymentSignals: { received: 0, handled: 0 } };
+  const acceptCancel = (reason?: string) => {
+    inbox.cancel ??= { reason: reason ?? 'cancelled_by_customer' };
+  };
 
   setHandler(statusQuery, () => state);
+  setHandler<{ status: OrderStatus }, [{ reason?: string }], typeof cancelUpdate>(
+    cancelUpdate,
+    ({ reason }) => {
+      acceptCancel(reason);
+      return { status: state.status };
+    },
+    {
+      validator: () => {
+        const refusal = cancelRefusal(progress);
+        if (refusal) {
+          throw ApplicationFailure.nonRetryable(`order ${input.orderId} is ${refusal}: it can no longer be cancelled`, 'NotCancellable', refusal);
+        }
+      },
+    },
+  );
   setHandler(cancelSignal, ({ reason }) => {
-    // Once the order is confirmed there is nothing left to cancel; the API answers 409 before this.
-    if (state.status !== 'confirmed') inbox.cancel ??= { reason: reason ?? 'cancelled_by_customer' };
+    if (!cancelRefusal(progress)) acceptCancel(reason);
   });
   setHandler(paymentConfirmedSignal, () => {
     inbox.paymentSignals.received += 1;
@@ -119,13 +158,16 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     }
 
     stopIfCancelled();
+    progress.confirming = true;
     await steps.confirmOrder(context);
     setStatus('confirmed');
     return { orderId: input.orderId, status: 'confirmed' };
   } catch (error) {
-    const stop = error instanceof SagaStop ? error : undefined;
-    if (!stop) log.error('saga step failed for a reason that is not a business refusal', { error });
+    if (!(error instanceof SagaStop)) log.error('saga step failed for a reason that is not a business refusal', { error });
+    let stop = error instanceof SagaStop ? error : undefined;
+    if (stop?.status !== 'cancelled' && inbox.cancel && patched(changes.acceptedCancelWins)) stop = new SagaStop('cancelled');
     const final = stop ?? new SagaStop('failed', 'processing_error');
+    progress.stopping = final;
     await CancellationScope.nonCancellable(async () => {
       await compensate(undo, state, final.undoReason);
       await (final.status === 'cancelled'
@@ -145,7 +187,7 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
   }
 }
 
-/** What the saga's signals left for it: the customer's cancel, and the payment webhook's signals. */
+/** What the saga's handlers left for it: the accepted cancel, and the payment webhook's signals. */
 interface SagaInbox {
   cancel?: { reason: string };
   /** paymentConfirmed signals received, and how many of them a question to the provider has answered. */
