@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
@@ -499,6 +500,80 @@ describe('cancelling a saga', () => {
     expect(state.events).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'inventory.released', 'order.cancelled']);
   });
 
+  it('through Temporal (the Web UI\'s Cancel) while awaiting 3-D Secure: order cancelled, everything undone', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.threeDSecure);
+      await untilHistory(handle, (e) => e.timerStartedEventAttributes);
+      await handle.cancel();
+      const outcome = await handle.result().catch((error: unknown) => error);
+      return { outcome, state: await handle.query(statusQuery) };
+    });
+
+    expect((outcome.outcome as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    expect(outcome.state).toMatchObject({ status: 'cancelled', compensated: ['reversePayment', 'releaseReservation'], uncompensated: [] });
+    const state = await orderState(order.id);
+    expect(state.timeline.at(-1)).toBe('cancelled');
+    expect(state.payment?.status).toBe('voided');
+    expect(await stockLeft(product)).toEqual({ onHand: 2, reserved: 0 });
+    expect(state.events).toEqual(['order.created', 'inventory.reserved', 'inventory.released', 'order.cancelled']);
+  });
+
+  it('through Temporal while the card is being charged: waits for the charge, then refunds it', async () => {
+    // The provider takes a while to answer; the charge lands after the saga was asked to cancel.
+    let charging!: () => void;
+    const chargeStarted = new Promise<void>((resolve) => (charging = resolve));
+    class SlowProvider extends FakePaymentProvider {
+      override async charge(...args: Parameters<FakePaymentProvider['charge']>) {
+        charging();
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        return super.charge(...args);
+      }
+    }
+    const slow = new SlowProvider();
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.visa);
+      await chargeStarted;
+      await handle.cancel();
+      const outcome = await handle.result().catch((error: unknown) => error);
+      // The charge activity's own end, which a saga that did not wait for it would not see.
+      await expect.poll(() => prisma.payment.count({ where: { orderId: order.id } }), { timeout: 10_000 }).toBe(1);
+      return outcome;
+    }, payingThrough(slow));
+
+    expect((outcome as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    expect(slow.chargesFor(order.id).map((c) => c.status)).toEqual(['refunded']);
+    const state = await orderState(order.id);
+    expect(state.order.status).toBe('cancelled');
+    expect(state.payment?.status).toBe('refunded');
+    expect(await stockLeft(product)).toEqual({ onHand: 2, reserved: 0 });
+  });
+
+  it('through Temporal while the order is being confirmed: the order is confirmed, nothing undone', async () => {
+    const product = await createStockedProduct(prisma, { units: [2] });
+    const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
+    const confirming = gate('confirmOrder');
+
+    const outcome = await withWorker(async (start) => {
+      const handle = await start(order, testTokens.visa);
+      await confirming.arrived;
+      await handle.cancel();
+      await untilHistory(handle, (e) => e.workflowExecutionCancelRequestedEventAttributes);
+      confirming.release();
+      return handle.result().catch((error: unknown) => error);
+    }, confirming.overrides);
+
+    expect(outcome).toEqual({ orderId: order.id, status: 'confirmed' });
+    const state = await orderState(order.id);
+    expect(state.order.status).toBe('confirmed');
+    expect(state.payment?.status).toBe('succeeded');
+    expect(await stockLeft(product)).toEqual({ onHand: 1, reserved: 0 });
+  });
 });
 
 describe('the payment webhook', () => {

@@ -1,5 +1,7 @@
 import {
+  ActivityCancellationType,
   ApplicationFailure,
+  CancelledFailure,
   CancellationScope,
   condition,
   isCancellation,
@@ -26,8 +28,23 @@ import {
 import { compensationPolicy, paymentPolicy, stepPolicy } from './policies.js';
 import { orderSearchAttributePairs, OrderStatus as OrderStatusAttribute } from './search-attributes.js';
 
-const steps = proxyActivities<OrderActivities>(stepPolicy);
-const payments = proxyActivities<OrderActivities>(paymentPolicy);
+/** The forward steps: database steps, and calls to the payment provider. */
+interface ForwardSteps {
+  steps: OrderActivities;
+  payments: OrderActivities;
+}
+
+function forwardSteps(cancellationType: ActivityCancellationType): ForwardSteps {
+  return {
+    steps: proxyActivities<OrderActivities>({ ...stepPolicy, cancellationType }),
+    payments: proxyActivities<OrderActivities>({ ...paymentPolicy, cancellationType }),
+  };
+}
+
+// A saga cancelled through Temporal lets the step in flight finish before it undoes it: undoing a
+// charge or a reservation that has not landed yet would leave it in place once it does.
+const stepsFinishing = forwardSteps(ActivityCancellationType.WAIT_CANCELLATION_COMPLETED);
+const stepsCutShort = forwardSteps(ActivityCancellationType.TRY_CANCEL);
 const compensations = proxyActivities<OrderActivities>(compensationPolicy);
 
 /**
@@ -38,11 +55,16 @@ const compensations = proxyActivities<OrderActivities>(compensationPolicy);
 const changes = {
   /** A cancel accepted before confirming ends the order cancelled, even when a step fails after it. */
   acceptedCancelWins: 'accepted-cancel-wins',
+  /** A cancellation through Temporal cancels the order: a step in flight is let finish, confirming is not cut short. Decided when the saga starts. */
+  temporalCancelCancelsOrder: 'temporal-cancel-cancels-order',
   /** A webhook signal that comes while the provider answers "still pending" is acted on, not dropped. */
   paymentSignalsCounted: 'payment-signals-counted',
   /** At the 3-D Secure deadline the provider is asked once more before the payment times out. */
   timeoutAsksProvider: 'payment-timeout-asks-provider',
 } as const;
+
+/** The cancel reason when the saga was cancelled through Temporal (Web UI, CLI), not by the customer. */
+const CANCELLED_BY_OPERATOR = 'cancelled_by_operator';
 
 /** A step's undo, told why the saga stopped: the failure reason, or `cancelled`. */
 interface Compensation {
@@ -94,6 +116,8 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     correlationId: input.correlationId,
     traceId: input.traceId,
   };
+  const cancellationCancelsOrder = patched(changes.temporalCancelCancelsOrder);
+  const { steps, payments } = cancellationCancelsOrder ? stepsFinishing : stepsCutShort;
   const state: OrderSagaState = { orderId: input.orderId, status: 'pending', compensated: [], uncompensated: [] };
   const progress: SagaProgress = { state, confirming: false };
   const undo: Compensation[] = [];
@@ -132,8 +156,9 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
   };
   upsertSearchAttributes(orderSearchAttributePairs(input));
 
+  const cancelledThroughTemporal = () => cancellationCancelsOrder && CancellationScope.current().consideredCancelled;
   const stopIfCancelled = () => {
-    if (inbox.cancel) throw new SagaStop('cancelled');
+    if (inbox.cancel || cancelledThroughTemporal()) throw new SagaStop('cancelled');
   };
 
   try {
@@ -154,24 +179,27 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     if (charge.status === 'requires_action') {
       setStatus('awaiting_payment');
       // 3-D Secure: the customer has until the reservation expires.
-      await awaitCustomerPayment(context, inbox, Date.now() + reservation.expiresInMs);
+      await awaitCustomerPayment(context, inbox, payments, Date.now() + reservation.expiresInMs);
     }
 
     stopIfCancelled();
     progress.confirming = true;
-    await steps.confirmOrder(context);
+    await (cancellationCancelsOrder ? CancellationScope.nonCancellable(() => steps.confirmOrder(context)) : steps.confirmOrder(context));
     setStatus('confirmed');
     return { orderId: input.orderId, status: 'confirmed' };
   } catch (error) {
-    if (!(error instanceof SagaStop)) log.error('saga step failed for a reason that is not a business refusal', { error });
+    const byOperator = cancelledThroughTemporal();
+    if (!(error instanceof SagaStop) && !byOperator) log.error('saga step failed for a reason that is not a business refusal', { error });
     let stop = error instanceof SagaStop ? error : undefined;
-    if (stop?.status !== 'cancelled' && inbox.cancel && patched(changes.acceptedCancelWins)) stop = new SagaStop('cancelled');
+    if (stop?.status !== 'cancelled' && (byOperator || (inbox.cancel && patched(changes.acceptedCancelWins)))) {
+      stop = new SagaStop('cancelled');
+    }
     const final = stop ?? new SagaStop('failed', 'processing_error');
     progress.stopping = final;
     await CancellationScope.nonCancellable(async () => {
       await compensate(undo, state, final.undoReason);
       await (final.status === 'cancelled'
-        ? compensations.cancelOrder({ ...context, reason: inbox.cancel?.reason ?? 'cancelled' })
+        ? compensations.cancelOrder({ ...context, reason: inbox.cancel?.reason ?? (byOperator ? CANCELLED_BY_OPERATOR : 'cancelled') })
         : compensations.failOrder({ ...context, reason: final.undoReason }));
     });
     setStatus(final.status, final.reason);
@@ -183,6 +211,8 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
       );
     }
     if (!stop) throw error;
+    // Cancelled through Temporal: the workflow ends cancelled too, as it was asked.
+    if (byOperator) throw new CancelledFailure(`order ${input.orderId} cancelled through Temporal`);
     return { orderId: input.orderId, status: final.status, failureReason: final.reason };
   }
 }
@@ -201,7 +231,7 @@ interface SagaInbox {
  * question is asked about again. At the deadline the provider is asked once more (the webhook may
  * be late or lost) before the payment times out. Stops the saga on a cancel or a decline.
  */
-async function awaitCustomerPayment(context: SagaContext, inbox: SagaInbox, deadline: number): Promise<void> {
+async function awaitCustomerPayment(context: SagaContext, inbox: SagaInbox, payments: OrderActivities, deadline: number): Promise<void> {
   const paymentCompleted = () => payments.completePayment(context).then(() => true, stillPending);
   const signals = inbox.paymentSignals;
   for (;;) {
