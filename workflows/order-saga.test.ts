@@ -392,7 +392,9 @@ describe('a 3-D Secure payment the customer completed, whatever our own row says
       await untilHistory(handle, (e) => e.timerStartedEventAttributes);
       const payment = await prisma.payment.findFirstOrThrow({ where: { orderId: order.id } });
       provider.completeAuthentication(payment.providerPaymentId);
-      return handle.result().catch((error: unknown) => error);
+      const outcome = await handle.result().catch((error: unknown) => error);
+      await keepHistory('three-d-secure-confirmed-at-deadline', handle);
+      return outcome;
     });
 
     expect(outcome).toEqual({ orderId: order.id, status: 'confirmed' });
@@ -415,7 +417,9 @@ describe('a 3-D Secure payment the customer completed, whatever our own row says
 
     const outcome = await withWorker(async (start) => {
       const handle = await start(order, testTokens.threeDSecure);
-      return handle.result().catch((error: unknown) => error);
+      const outcome = await handle.result().catch((error: unknown) => error);
+      await keepHistory('three-d-secure-refunded-at-deadline', handle);
+      return outcome;
     }, payingThrough(customerFirst));
 
     expect(outcome).toEqual({ orderId: order.id, status: 'failed', failureReason: 'payment_timeout' });
@@ -491,7 +495,9 @@ describe('cancelling a saga', () => {
       await charging.arrived;
       expect(await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'changed my mind' }] })).toEqual({ status: 'inventory_reserved' });
       charging.release();
-      return handle.result();
+      const outcome = await handle.result();
+      await keepHistory('cancelled-while-charging', handle);
+      return outcome;
     }, charging.overrides);
 
     expect(outcome).toEqual({ orderId: order.id, status: 'cancelled' });
@@ -509,6 +515,7 @@ describe('cancelling a saga', () => {
       await untilHistory(handle, (e) => e.timerStartedEventAttributes);
       await handle.cancel();
       const outcome = await handle.result().catch((error: unknown) => error);
+      await keepHistory('cancelled-through-temporal', handle);
       return { outcome, state: await handle.query(statusQuery) };
     });
 
@@ -543,6 +550,7 @@ describe('cancelling a saga', () => {
       const outcome = await handle.result().catch((error: unknown) => error);
       // The charge activity's own end, which a saga that did not wait for it would not see.
       await expect.poll(() => prisma.payment.count({ where: { orderId: order.id } }), { timeout: 10_000 }).toBe(1);
+      await keepHistory('cancelled-through-temporal-while-charging', handle);
       return outcome;
     }, payingThrough(slow));
 
@@ -565,7 +573,9 @@ describe('cancelling a saga', () => {
       await handle.cancel();
       await untilHistory(handle, (e) => e.workflowExecutionCancelRequestedEventAttributes);
       confirming.release();
-      return handle.result().catch((error: unknown) => error);
+      const outcome = await handle.result().catch((error: unknown) => error);
+      await keepHistory('confirmed-while-cancelled-through-temporal', handle);
+      return outcome;
     }, confirming.overrides);
 
     expect(outcome).toEqual({ orderId: order.id, status: 'confirmed' });
@@ -602,6 +612,7 @@ describe('the payment webhook', () => {
       const payment = await prisma.payment.findFirstOrThrow({ where: { orderId: order.id } });
       await handle.signal(paymentConfirmedSignal, { providerPaymentId: payment.providerPaymentId, succeeded: true });
       const outcome = await handle.result().catch((error: unknown) => error);
+      await keepHistory('three-d-secure-webhook-during-pending-answer', handle);
       return { outcome, events: (await handle.fetchHistory()).events ?? [] };
     }, { completePayment });
 

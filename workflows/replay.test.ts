@@ -49,7 +49,11 @@ describe('replaying committed saga histories', () => {
   it('has a history for every path of the saga and every point where it waits', () => {
     expect(readHistories('').map((h) => h.workflowId).sort()).toEqual([
       'cancelled-awaiting-payment.json',
+      'cancelled-through-temporal-while-charging.json',
+      'cancelled-through-temporal.json',
+      'cancelled-while-charging.json',
       'compensation-failed.json',
+      'confirmed-while-cancelled-through-temporal.json',
       'confirmed.json',
       'open-awaiting-payment-after-early-webhook.json',
       'open-awaiting-payment.json',
@@ -63,9 +67,12 @@ describe('replaying committed saga histories', () => {
       'payment-declined.json',
       'payment-processing-error-retried.json',
       'payment-timeout-retried.json',
+      'three-d-secure-confirmed-at-deadline.json',
       'three-d-secure-confirmed.json',
       'three-d-secure-early-webhook.json',
+      'three-d-secure-refunded-at-deadline.json',
       'three-d-secure-timeout.json',
+      'three-d-secure-webhook-during-pending-answer.json',
     ]);
   });
 
