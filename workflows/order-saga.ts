@@ -41,8 +41,9 @@ function forwardSteps(cancellationType: ActivityCancellationType): ForwardSteps 
   };
 }
 
-// A saga cancelled through Temporal lets the step in flight finish before it undoes it: undoing a
-// charge or a reservation that has not landed yet would leave it in place once it does.
+// A saga cancelled through Temporal waits for the step in flight to end before it undoes it (the
+// steps do not heartbeat, so nothing interrupts them): undoing a charge or a reservation that has
+// not landed yet would leave it in place once it does.
 const stepsFinishing = forwardSteps(ActivityCancellationType.WAIT_CANCELLATION_COMPLETED);
 const stepsCutShort = forwardSteps(ActivityCancellationType.TRY_CANCEL);
 const compensations = proxyActivities<OrderActivities>(compensationPolicy);
