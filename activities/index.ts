@@ -98,7 +98,7 @@ export function createActivities({ db, clock, payments }: ActivityDeps) {
         await confirmPayment(payment, { orderId: context.orderId }, callOptions());
       }),
 
-    /** Refunds a charge that succeeded, voids one that waits for 3-D Secure, and leaves nothing else to undo. */
+    /** Undoes the charge as the provider has it: refunds a paid one (3-D Secure completed or not), voids one still waiting. */
     reversePayment: (context: SagaContext) =>
       asActivity(async () => {
         await reversePayment(payment, { orderId: context.orderId }, callOptions());

@@ -1,11 +1,24 @@
-import { type Client, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
-import { NamespaceNotFoundError, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { cancelSignal, orderSagaType, orderWorkflowId, paymentConfirmedSignal } from '../workflows/definitions.js';
+import { type Client, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure, NamespaceNotFoundError, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import {
+  cancelUpdate,
+  orderSagaType,
+  orderWorkflowId,
+  paymentConfirmedSignal,
+  type CancelRefusal,
+  type OrderStatus,
+} from '../workflows/definitions.js';
 import { orderSagaStartOptions, type SagaOrder } from '../workflows/saga-start.js';
 import { type CircuitBreaker, DependencyUnavailableError } from './circuit-breaker.js';
 
 /**
- * The API's side of the saga: starts and signals `OrderSaga` by type name and id (it never loads
+ * The saga's answer to a cancel: accepted (it will end the order cancelled) in the status it was
+ * in, or refused with what the order is past (unknown when the saga has already finished).
+ */
+export type CancelAnswer = { accepted: true; status: OrderStatus } | { accepted: false; refusal?: CancelRefusal };
+
+/**
+ * The API's side of the saga: starts, updates and signals `OrderSaga` by type name and id (it never loads
  * workflow code), every call through Temporal's circuit breaker.
  */
 export class OrderSagaGateway {
@@ -31,9 +44,18 @@ export class OrderSagaGateway {
     return options.workflowId;
   }
 
-  /** Asks the saga to cancel; false when it has already finished. */
-  async cancel(orderId: string, reason: string): Promise<boolean> {
-    return this.signalIfRunning(orderId, (handle) => handle.signal(cancelSignal, { reason }));
+  /** Asks the saga to cancel (the `cancel` Update) and returns once it accepted or refused. */
+  async cancel(orderId: string, reason: string): Promise<CancelAnswer> {
+    const handle = this.client.workflow.getHandle(orderWorkflowId(orderId));
+    try {
+      const { status } = await this.call(() => handle.executeUpdate(cancelUpdate, { args: [{ reason }] }));
+      return { accepted: true, status };
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return { accepted: false };
+      const refusal = error instanceof WorkflowUpdateFailedError ? cancelRefusalOf(error) : undefined;
+      if (refusal) return { accepted: false, refusal };
+      throw error;
+    }
   }
 
   /** Tells an order's saga that its payment completed (or failed) after the customer's action; false when it has finished. */
@@ -80,7 +102,17 @@ export function sagaSurelyNotStarted(error: unknown): boolean {
   return cause instanceof ServiceError && typeof code === 'number' && REFUSED_WITHOUT_ACTING.has(code);
 }
 
+/** What the saga's cancel validator refused the cancel for (an ApplicationFailure of type NotCancellable). */
+function cancelRefusalOf(error: WorkflowUpdateFailedError): CancelRefusal | undefined {
+  const { cause } = error;
+  return cause instanceof ApplicationFailure && cause.type === 'NotCancellable' ? (cause.details?.[0] as CancelRefusal) : undefined;
+}
+
 /** Errors that are answers from a healthy Temporal, not signs that it is down. */
 export function isTemporalAnswer(error: unknown): boolean {
-  return error instanceof WorkflowNotFoundError || error instanceof WorkflowExecutionAlreadyStartedError;
+  return (
+    error instanceof WorkflowNotFoundError ||
+    error instanceof WorkflowExecutionAlreadyStartedError ||
+    error instanceof WorkflowUpdateFailedError
+  );
 }

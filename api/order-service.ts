@@ -197,8 +197,9 @@ export async function listOrdersOfUser(db: Database, userId: string, page: { lim
 }
 
 /**
- * Asks an order's saga to cancel it (the saga compensates and records `cancelled`). An order that
- * is confirmed, failed or already cancelled can no longer be cancelled: IllegalTransitionError (409).
+ * Asks an order's saga to cancel it, and answers only once the saga has: accepted, the saga undoes
+ * what was done and ends the order `cancelled`. An order past the point of no return (confirming or
+ * confirmed), or failed or cancelled already, is refused: IllegalTransitionError (409).
  */
 export async function requestCancellation(
   deps: Pick<OrderServiceDeps, 'db' | 'saga'>,
@@ -206,9 +207,11 @@ export async function requestCancellation(
   orderId: string,
 ): Promise<{ orderId: string; status: OrderDetails['status'] }> {
   const order = await getOrderOfUser(deps.db, userId, orderId);
-  if (!canTransition(order.status, 'cancelled') || !(await deps.saga.cancel(orderId, 'customer_request'))) {
-    const current = await getOrderOfUser(deps.db, userId, orderId);
-    throw new IllegalTransitionError('order', orderId, current.status, 'cancelled');
+  if (canTransition(order.status, 'cancelled')) {
+    const answer = await deps.saga.cancel(orderId, 'customer_request');
+    if (answer.accepted) return { orderId, status: answer.status };
+    if (answer.refusal) throw new IllegalTransitionError('order', orderId, answer.refusal, 'cancelled');
   }
-  return { orderId, status: order.status };
+  const current = await getOrderOfUser(deps.db, userId, orderId);
+  throw new IllegalTransitionError('order', orderId, current.status, 'cancelled');
 }

@@ -1,4 +1,4 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 /** The workflow type; also the name the Web UI shows. */
 export const orderSagaType = 'OrderSaga';
@@ -57,6 +57,15 @@ export interface HousekeepingReport {
   reservationsExpired: string[];
 }
 
+/**
+ * Asks the saga to cancel the order. The validator refuses it once the saga is confirming (the
+ * point of no return), has ended, or is failing the order for another reason; an accepted cancel
+ * always ends the order `cancelled`, with everything undone. Answers the status it was accepted in.
+ */
+export const cancelUpdate = defineUpdate<{ status: OrderStatus }, [{ reason?: string }]>('cancel');
+/** Why a cancel was refused: what the order is past. The refusal's type is `NotCancellable`. */
+export type CancelRefusal = 'confirming' | 'confirmed' | 'failing' | 'failed' | 'cancelled';
+/** The cancel of sagas begun before the `cancel` Update (release 63a8a76 and earlier); nothing sends it now. */
 export const cancelSignal = defineSignal<[{ reason?: string }]>('cancel');
 /** Sent by the payment webhook when a payment that required action (3-D Secure) has completed. */
 export const paymentConfirmedSignal = defineSignal<[{ providerPaymentId: string; succeeded: boolean }]>('paymentConfirmed');

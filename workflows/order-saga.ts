@@ -1,9 +1,12 @@
 import {
+  ActivityCancellationType,
   ApplicationFailure,
+  CancelledFailure,
   CancellationScope,
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -12,8 +15,10 @@ import {
 import type { OrderActivities, SagaContext } from '../activities/index.js';
 import {
   cancelSignal,
+  cancelUpdate,
   paymentConfirmedSignal,
   statusQuery,
+  type CancelRefusal,
   type FailureReason,
   type OrderSagaInput,
   type OrderSagaResult,
@@ -23,9 +28,44 @@ import {
 import { compensationPolicy, paymentPolicy, stepPolicy } from './policies.js';
 import { orderSearchAttributePairs, OrderStatus as OrderStatusAttribute } from './search-attributes.js';
 
-const steps = proxyActivities<OrderActivities>(stepPolicy);
-const payments = proxyActivities<OrderActivities>(paymentPolicy);
+/** The forward steps: database steps, and calls to the payment provider. */
+interface ForwardSteps {
+  steps: OrderActivities;
+  payments: OrderActivities;
+}
+
+function forwardSteps(cancellationType: ActivityCancellationType): ForwardSteps {
+  return {
+    steps: proxyActivities<OrderActivities>({ ...stepPolicy, cancellationType }),
+    payments: proxyActivities<OrderActivities>({ ...paymentPolicy, cancellationType }),
+  };
+}
+
+// A saga cancelled through Temporal waits for the step in flight to end before it undoes it (the
+// steps do not heartbeat, so nothing interrupts them): undoing a charge or a reservation that has
+// not landed yet would leave it in place once it does.
+const stepsFinishing = forwardSteps(ActivityCancellationType.WAIT_CANCELLATION_COMPLETED);
+const stepsCutShort = forwardSteps(ActivityCancellationType.TRY_CANCEL);
 const compensations = proxyActivities<OrderActivities>(compensationPolicy);
+
+/**
+ * The changes made to the saga since release 63a8a76, each behind `patched()`: a saga that began
+ * before a change replays as it ran, and takes the change from the next decision on
+ * (README, "Changing the workflow").
+ */
+const changes = {
+  /** A cancel accepted before confirming ends the order cancelled, even when a step fails after it. */
+  acceptedCancelWins: 'accepted-cancel-wins',
+  /** A cancellation through Temporal cancels the order: a step in flight is let finish, confirming is not cut short. Decided when the saga starts. */
+  temporalCancelCancelsOrder: 'temporal-cancel-cancels-order',
+  /** A webhook signal that comes while the provider answers "still pending" is acted on, not dropped. */
+  paymentSignalsCounted: 'payment-signals-counted',
+  /** At the 3-D Secure deadline the provider is asked once more before the payment times out. */
+  timeoutAsksProvider: 'payment-timeout-asks-provider',
+} as const;
+
+/** The cancel reason when the saga was cancelled through Temporal (Web UI, CLI), not by the customer. */
+const CANCELLED_BY_OPERATOR = 'cancelled_by_operator';
 
 /** A step's undo, told why the saga stopped: the failure reason, or `cancelled`. */
 interface Compensation {
@@ -46,6 +86,23 @@ class SagaStop {
   }
 }
 
+/** How far the saga is, for deciding whether a cancel may still be accepted. */
+interface SagaProgress {
+  state: OrderSagaState;
+  /** Set just before confirmOrder: the point of no return. */
+  confirming: boolean;
+  /** Set when the saga stops short of confirmation. */
+  stopping?: SagaStop;
+}
+
+/** What refuses a cancel now, or undefined when it can still be accepted (also while the saga is already cancelling). */
+function cancelRefusal({ state, confirming, stopping }: SagaProgress): CancelRefusal | undefined {
+  if (state.status === 'confirmed' || state.status === 'failed' || state.status === 'cancelled') return state.status;
+  if (confirming) return 'confirming';
+  if (stopping?.status === 'failed') return 'failing';
+  return undefined;
+}
+
 /**
  * One order, from `pending` to `confirmed`, or to `failed` / `cancelled` with everything undone.
  *
@@ -60,17 +117,37 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     correlationId: input.correlationId,
     traceId: input.traceId,
   };
+  const cancellationCancelsOrder = patched(changes.temporalCancelCancelsOrder);
+  const { steps, payments } = cancellationCancelsOrder ? stepsFinishing : stepsCutShort;
   const state: OrderSagaState = { orderId: input.orderId, status: 'pending', compensated: [], uncompensated: [] };
+  const progress: SagaProgress = { state, confirming: false };
   const undo: Compensation[] = [];
-  const inbox: SagaInbox = {};
+  const inbox: SagaInbox = { paymentSignals: { received: 0, handled: 0 } };
+  const acceptCancel = (reason?: string) => {
+    inbox.cancel ??= { reason: reason ?? 'cancelled_by_customer' };
+  };
 
   setHandler(statusQuery, () => state);
+  setHandler<{ status: OrderStatus }, [{ reason?: string }], typeof cancelUpdate>(
+    cancelUpdate,
+    ({ reason }) => {
+      acceptCancel(reason);
+      return { status: state.status };
+    },
+    {
+      validator: () => {
+        const refusal = cancelRefusal(progress);
+        if (refusal) {
+          throw ApplicationFailure.nonRetryable(`order ${input.orderId} is ${refusal}: it can no longer be cancelled`, 'NotCancellable', refusal);
+        }
+      },
+    },
+  );
   setHandler(cancelSignal, ({ reason }) => {
-    // Once the order is confirmed there is nothing left to cancel; the API answers 409 before this.
-    if (state.status !== 'confirmed') inbox.cancel ??= { reason: reason ?? 'cancelled_by_customer' };
+    if (!cancelRefusal(progress)) acceptCancel(reason);
   });
-  setHandler(paymentConfirmedSignal, (confirmation) => {
-    inbox.paymentConfirmation = confirmation;
+  setHandler(paymentConfirmedSignal, () => {
+    inbox.paymentSignals.received += 1;
   });
 
   const setStatus = (status: OrderStatus, reason?: FailureReason) => {
@@ -80,8 +157,9 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
   };
   upsertSearchAttributes(orderSearchAttributePairs(input));
 
+  const cancelledThroughTemporal = () => cancellationCancelsOrder && CancellationScope.current().consideredCancelled;
   const stopIfCancelled = () => {
-    if (inbox.cancel) throw new SagaStop('cancelled');
+    if (inbox.cancel || cancelledThroughTemporal()) throw new SagaStop('cancelled');
   };
 
   try {
@@ -102,21 +180,27 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     if (charge.status === 'requires_action') {
       setStatus('awaiting_payment');
       // 3-D Secure: the customer has until the reservation expires.
-      await awaitCustomerPayment(context, inbox, Date.now() + reservation.expiresInMs);
+      await awaitCustomerPayment(context, inbox, payments, Date.now() + reservation.expiresInMs);
     }
 
     stopIfCancelled();
-    await steps.confirmOrder(context);
+    progress.confirming = true;
+    await (cancellationCancelsOrder ? CancellationScope.nonCancellable(() => steps.confirmOrder(context)) : steps.confirmOrder(context));
     setStatus('confirmed');
     return { orderId: input.orderId, status: 'confirmed' };
   } catch (error) {
-    const stop = error instanceof SagaStop ? error : undefined;
-    if (!stop) log.error('saga step failed for a reason that is not a business refusal', { error });
+    const byOperator = cancelledThroughTemporal();
+    if (!(error instanceof SagaStop) && !byOperator) log.error('saga step failed for a reason that is not a business refusal', { error });
+    let stop = error instanceof SagaStop ? error : undefined;
+    if (stop?.status !== 'cancelled' && (byOperator || (inbox.cancel && patched(changes.acceptedCancelWins)))) {
+      stop = new SagaStop('cancelled');
+    }
     const final = stop ?? new SagaStop('failed', 'processing_error');
+    progress.stopping = final;
     await CancellationScope.nonCancellable(async () => {
       await compensate(undo, state, final.undoReason);
       await (final.status === 'cancelled'
-        ? compensations.cancelOrder({ ...context, reason: inbox.cancel?.reason ?? 'cancelled' })
+        ? compensations.cancelOrder({ ...context, reason: inbox.cancel?.reason ?? (byOperator ? CANCELLED_BY_OPERATOR : 'cancelled') })
         : compensations.failOrder({ ...context, reason: final.undoReason }));
     });
     setStatus(final.status, final.reason);
@@ -128,33 +212,43 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
       );
     }
     if (!stop) throw error;
+    // Cancelled through Temporal: the workflow ends cancelled too, as it was asked.
+    if (byOperator) throw new CancelledFailure(`order ${input.orderId} cancelled through Temporal`);
     return { orderId: input.orderId, status: final.status, failureReason: final.reason };
   }
 }
 
-/** What the saga's signals left for it: the customer's cancel, the payment webhook's word. */
+/** What the saga's handlers left for it: the accepted cancel, and the payment webhook's signals. */
 interface SagaInbox {
   cancel?: { reason: string };
-  paymentConfirmation?: { providerPaymentId: string; succeeded: boolean };
+  /** paymentConfirmed signals received, and how many of them a question to the provider has answered. */
+  paymentSignals: { received: number; handled: number };
 }
 
 /**
  * Waits for the customer to complete 3-D Secure: on each webhook signal, asks the provider (through
  * `completePayment`) whether the payment completed; a webhook the provider does not agree with yet
- * (ahead of the customer, or forged) is dropped and the wait goes on. Stops the saga on a cancel,
- * a decline, or when the deadline passes (`payment_timeout`).
+ * (ahead of the customer, or forged) is dropped and the wait goes on, while one that came during the
+ * question is asked about again. At the deadline the provider is asked once more (the webhook may
+ * be late or lost) before the payment times out. Stops the saga on a cancel or a decline.
  */
-async function awaitCustomerPayment(context: SagaContext, inbox: SagaInbox, deadline: number): Promise<void> {
+async function awaitCustomerPayment(context: SagaContext, inbox: SagaInbox, payments: OrderActivities, deadline: number): Promise<void> {
+  const paymentCompleted = () => payments.completePayment(context).then(() => true, stillPending);
+  const signals = inbox.paymentSignals;
   for (;;) {
     const answered = await condition(
-      () => inbox.paymentConfirmation !== undefined || inbox.cancel !== undefined,
+      () => signals.received > signals.handled || inbox.cancel !== undefined,
       Math.max(deadline - Date.now(), 1),
     );
     if (inbox.cancel) throw new SagaStop('cancelled');
-    if (!answered) throw new SagaStop('failed', 'payment_timeout');
-    const completed = await payments.completePayment(context).then(() => true, stillPending);
-    if (completed) return;
-    inbox.paymentConfirmation = undefined;
+    if (!answered) {
+      if (patched(changes.timeoutAsksProvider) && (await paymentCompleted())) return;
+      throw new SagaStop('failed', 'payment_timeout');
+    }
+    signals.handled = signals.received;
+    if (await paymentCompleted()) return;
+    // Before the change, the signals that came while the provider was being asked were dropped too.
+    if (!patched(changes.paymentSignalsCounted)) signals.handled = signals.received;
   }
 }
 

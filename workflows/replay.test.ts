@@ -8,15 +8,36 @@ import { workflowSpanSinks } from '../telemetry/temporal.js';
 import { bundleOrderWorkflows } from '../workers/order-worker.js';
 
 /**
- * The committed histories (workflows/histories/, one per saga path, written by order-saga.test.ts
- * with UPDATE_HISTORIES=1) must replay against the current workflow code: a change that would
- * break running sagas fails here first.
+ * The committed histories must replay against the current workflow code: a change that would break
+ * running sagas fails here first. `histories/*.json` are this code's (one per saga path, and one per
+ * point where a saga waits, written by order-saga.test.ts with UPDATE_HISTORIES=1);
+ * `histories/released/<commit>/` are those a release left, kept as they were (README, "Changing the
+ * workflow").
  */
 const historiesDir = path.join(import.meta.dirname, 'histories');
-const histories = fs
-  .readdirSync(historiesDir)
-  .filter((f) => f.endsWith('.json'))
-  .map((f) => ({ workflowId: f, history: JSON.parse(fs.readFileSync(path.join(historiesDir, f), 'utf8')) as unknown }));
+
+function readHistories(dir: string) {
+  return fs
+    .readdirSync(path.join(historiesDir, dir))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => path.join(dir, f))
+    .map((f) => ({ workflowId: f, history: JSON.parse(fs.readFileSync(path.join(historiesDir, f), 'utf8')) as unknown }));
+}
+
+const released = fs.readdirSync(path.join(historiesDir, 'released')).map((release) => path.join('released', release));
+const histories = ['', ...released].flatMap(readHistories);
+
+/**
+ * The sagas release 4e9eb24 took past a "still pending" answer to the 3-D Secure webhook (it failed
+ * them, then compensated). cfafa37 made that answer a wait instead, without patched(), and shipped
+ * in 63a8a76: no code can replay both, since neither history carries a marker and they are alike up
+ * to that point. The running release's sagas on the new path are the ones kept replaying; a saga
+ * 4e9eb24 left in that state is reset instead (README, "Changing the workflow").
+ */
+const lostToAnUnpatchedChange = [
+  'released/4e9eb24/three-d-secure-early-webhook-compensating.json',
+  'released/4e9eb24/three-d-secure-early-webhook-failed.json',
+];
 
 async function replayAll(workflowBundle: Awaited<ReturnType<typeof bundleOrderWorkflows>>) {
   const results = [];
@@ -25,24 +46,42 @@ async function replayAll(workflowBundle: Awaited<ReturnType<typeof bundleOrderWo
 }
 
 describe('replaying committed saga histories', () => {
-  it('has a history for every path of the saga', () => {
-    expect(histories.map((h) => h.workflowId).sort()).toEqual([
+  it('has a history for every path of the saga and every point where it waits', () => {
+    expect(readHistories('').map((h) => h.workflowId).sort()).toEqual([
       'cancelled-awaiting-payment.json',
+      'cancelled-through-temporal-while-charging.json',
+      'cancelled-through-temporal.json',
+      'cancelled-while-charging.json',
       'compensation-failed.json',
+      'confirmed-while-cancelled-through-temporal.json',
       'confirmed.json',
+      'open-awaiting-payment-after-early-webhook.json',
+      'open-awaiting-payment.json',
+      'open-charging.json',
+      'open-compensating-cancel.json',
+      'open-compensating-declined.json',
+      'open-compensating-payment-timeout.json',
+      'open-completing-payment.json',
+      'open-confirming.json',
       'out-of-stock.json',
       'payment-declined.json',
       'payment-processing-error-retried.json',
       'payment-timeout-retried.json',
+      'three-d-secure-confirmed-at-deadline.json',
       'three-d-secure-confirmed.json',
       'three-d-secure-early-webhook.json',
+      'three-d-secure-refunded-at-deadline.json',
       'three-d-secure-timeout.json',
+      'three-d-secure-webhook-during-pending-answer.json',
     ]);
   });
 
   it('replays every one against the current workflow code', async () => {
     const results = await replayAll(await bundleOrderWorkflows());
-    expect(results.map((r) => [r.workflowId, r.error?.message])).toEqual(histories.map((h) => [h.workflowId, undefined]));
+    const outcome = (workflowId: string, error?: Error) => [workflowId, error instanceof DeterminismViolationError ? 'nondeterministic' : error?.message];
+    expect(results.map((r) => outcome(r.workflowId, r.error))).toEqual(
+      histories.map((h) => [h.workflowId, lostToAnUnpatchedChange.includes(h.workflowId) ? 'nondeterministic' : undefined]),
+    );
   }, 120_000);
 
   it('fails when a step of the workflow moves (charging before reserving)', async () => {

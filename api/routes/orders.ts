@@ -133,7 +133,7 @@ const orderRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['orders'],
-        summary: 'Cancel an order before it is confirmed; its saga undoes what was done',
+        summary: 'Cancel an order: 202 once its saga accepted (it undoes what was done), 409 once it is confirming or has ended',
         security,
         params: idParamsSchema,
         response: { 202: cancelAcceptedSchema, ...problems(400, 401, 404, 409, 429, 503) },

@@ -5,13 +5,12 @@ import { systemClock } from '../clock.js';
 import { IllegalTransitionError, PaymentDeclinedError, PaymentPendingError, ValidationError } from '../errors.js';
 import { createStockedProduct, outboxEvents, placeOrder } from '../../test/support/domain.js';
 import { FakePaymentProvider, testTokens } from '../../fake-payment-provider/provider.js';
-import { chargePayment, confirmPayment, getPayment, refundPayment, reversePayment, voidPayment } from './payments.js';
+import { chargePayment, confirmPayment, getPayment, refundPayment, reversePayment } from './payments.js';
 
 const prisma = createPrisma(testConfig().postgres.url);
 afterAll(() => prisma.$disconnect());
 
-async function setup(price = '29.99') {
-  const provider = new FakePaymentProvider({ hangMs: 60_000 });
+async function setup(price = '29.99', provider = new FakePaymentProvider({ hangMs: 60_000 })) {
   const deps = { db: prisma, provider, clock: systemClock };
   const product = await createStockedProduct(prisma, { units: [5], price });
   const order = await placeOrder(prisma, systemClock, [{ productId: product.productId, quantity: 2 }]);
@@ -150,13 +149,13 @@ describe('refundPayment', () => {
   });
 });
 
-describe('voidPayment and reversePayment', () => {
+describe('reversePayment', () => {
   it('voids a payment waiting for 3-D Secure once, so it can no longer complete', async () => {
     const { provider, deps, order, charge } = await setup();
     const pending = await charge(testTokens.threeDSecure);
 
-    await voidPayment(deps, { orderId: order.id });
-    const again = await voidPayment(deps, { orderId: order.id });
+    await reversePayment(deps, { orderId: order.id });
+    const again = await reversePayment(deps, { orderId: order.id });
 
     expect(again?.status).toBe('voided');
     expect(() => provider.completeAuthentication(pending.providerPaymentId)).toThrow(IllegalTransitionError);
@@ -172,9 +171,46 @@ describe('voidPayment and reversePayment', () => {
     expect((await reversePayment(pending.deps, { orderId: pending.order.id }))?.status).toBe('voided');
   });
 
-  it('refuses to void a succeeded payment', async () => {
-    const { deps, order, charge } = await setup();
-    await charge(testTokens.visa);
-    await expect(voidPayment(deps, { orderId: order.id })).rejects.toBeInstanceOf(IllegalTransitionError);
+  it('refunds a 3-D Secure charge the customer completed after our row was written, recorded as paid then refunded', async () => {
+    const { provider, deps, order, charge, events } = await setup();
+    const pending = await charge(testTokens.threeDSecure);
+    provider.completeAuthentication(pending.providerPaymentId);
+
+    const reversed = await reversePayment(deps, { orderId: order.id });
+
+    expect(reversed?.status).toBe('refunded');
+    expect((await provider.retrieve(pending.providerPaymentId)).status).toBe('refunded');
+    expect(await events('payment.success')).toHaveLength(1);
+    expect(await events('payment.refunded')).toHaveLength(1);
   });
+
+  it('refunds a 3-D Secure charge the customer completes just before the void reaches the provider', async () => {
+    // The customer's authentication lands between our look at the charge and our void.
+    class CustomerFirst extends FakePaymentProvider {
+      override async cancel(request: { chargeId: string; idempotencyKey: string }) {
+        this.completeAuthentication(request.chargeId);
+        return super.cancel(request);
+      }
+    }
+    const { provider, deps, order, charge } = await setup('29.99', new CustomerFirst());
+    const pending = await charge(testTokens.threeDSecure);
+
+    const reversed = await reversePayment(deps, { orderId: order.id });
+
+    expect(reversed?.status).toBe('refunded');
+    expect((await provider.retrieve(pending.providerPaymentId)).status).toBe('refunded');
+  });
+
+  it('records a 3-D Secure charge whose authentication failed, with nothing to undo', async () => {
+    const { provider, deps, order, charge, events } = await setup();
+    const pending = await charge(testTokens.threeDSecure);
+    provider.completeAuthentication(pending.providerPaymentId, 'failed');
+
+    const reversed = await reversePayment(deps, { orderId: order.id });
+
+    expect(reversed?.status).toBe('failed');
+    expect((await provider.retrieve(pending.providerPaymentId)).status).toBe('failed');
+    expect(await events('payment.failed')).toHaveLength(1);
+  });
+
 });

@@ -235,22 +235,46 @@ export async function confirmPayment(
         orderId: input.orderId,
       });
     }
-    payment = await settle(
-      deps,
-      payment,
-      'requires_action',
-      { status: statusOf[charge.status], declineCode: charge.declineCode, failureMessage: charge.failureMessage },
-      announceOutcome,
-    );
+    payment = await recordProviderCharge(deps, payment, charge);
   }
   if (payment.status === 'failed') throw declined(payment);
   return summarize(payment);
 }
 
 /**
- * Refunds an order's succeeded payment in full, once (`payment.refunded`). Idempotent, and safe as
- * a compensation: no payment, a failed, voided or already refunded one is returned as it is (null
- * when there is none). A payment waiting for 3-D Secure is voided, not refunded.
+ * Records what the provider says of a charge we hold as waiting for 3-D Secure (paid, declined or
+ * voided since), with its event. Our row can lag behind the provider: the customer authenticates
+ * with the provider, and the webhook that tells us may come late or not at all.
+ */
+function recordProviderCharge(deps: PaymentDeps, payment: Payment, charge: ProviderCharge): Promise<Payment> {
+  if (charge.status === 'requires_action') return Promise.resolve(payment);
+  return settle(
+    deps,
+    payment,
+    'requires_action',
+    { status: statusOf[charge.status], declineCode: charge.declineCode, failureMessage: charge.failureMessage },
+    announceOutcome,
+  );
+}
+
+/** Refunds a succeeded payment in full, once (`payment.refunded`); the refund's idempotency key makes a repeat harmless. */
+async function refund(deps: PaymentDeps, payment: Payment, options: CallOptions): Promise<Payment> {
+  const charge = await deps.provider.refund({ chargeId: payment.providerPaymentId, idempotencyKey: keys.refund(payment.orderId) }, options);
+  return settle(deps, payment, 'succeeded', { status: 'refunded', providerRefundId: charge.refundId }, async (tx, updated, now) => {
+    await recordEvent(tx, {
+      eventType: 'payment.refunded',
+      aggregate: { type: 'order', id: updated.orderId },
+      context: await orderEventContext(tx, updated.orderId),
+      occurredAt: now,
+      data: { ...paymentRef(updated), provider_refund_id: updated.providerRefundId!, refunded_at: now.toISOString() },
+    });
+  });
+}
+
+/**
+ * Refunds an order's succeeded payment in full, once (`payment.refunded`). Idempotent: no payment,
+ * a failed, voided or already refunded one is returned as it is (null when there is none). A
+ * payment still waiting for 3-D Secure cannot be refunded.
  */
 export async function refundPayment(
   deps: PaymentDeps,
@@ -262,63 +286,43 @@ export async function refundPayment(
   if (payment.status === 'requires_action') {
     throw new IllegalTransitionError('payment', payment.id, payment.status, 'refunded');
   }
-  if (payment.status !== 'succeeded') return summarize(payment);
-  const charge = await deps.provider.refund(
-    { chargeId: payment.providerPaymentId, idempotencyKey: keys.refund(input.orderId) },
-    options,
-  );
-  const refunded = await settle(
-    deps,
-    payment,
-    'succeeded',
-    { status: 'refunded', providerRefundId: charge.refundId },
-    async (tx, updated, now) => {
-      await recordEvent(tx, {
-        eventType: 'payment.refunded',
-        aggregate: { type: 'order', id: updated.orderId },
-        context: await orderEventContext(tx, updated.orderId),
-        occurredAt: now,
-        data: { ...paymentRef(updated), provider_refund_id: updated.providerRefundId!, refunded_at: now.toISOString() },
-      });
-    },
-  );
-  return summarize(refunded);
+  return summarize(payment.status === 'succeeded' ? await refund(deps, payment, options) : payment);
 }
 
 /**
- * Voids an order's payment that waits for 3-D Secure, so it can never complete. Idempotent, and
- * safe as a compensation: no payment, a failed or voided one is returned as it is (null when there
- * is none). A succeeded payment is refunded, not voided. Voiding has no event of its own (CONTRACT §4).
+ * Ends a charge that waits for 3-D Secure, going by the provider's charge, not our row: voids it
+ * while the customer has not authenticated; a void the provider refuses because the customer
+ * authenticated first is followed by a fresh look. Records how the charge ended.
  */
-export async function voidPayment(
-  deps: PaymentDeps,
-  input: { orderId: string },
-  options: CallOptions = {},
-): Promise<PaymentSummary | null> {
-  const payment = await findPayment(deps, input.orderId, options);
-  if (!payment) return null;
-  if (payment.status === 'succeeded' || payment.status === 'refunded') {
-    throw new IllegalTransitionError('payment', payment.id, payment.status, 'voided');
+async function endPendingCharge(deps: PaymentDeps, payment: Payment, options: CallOptions): Promise<Payment> {
+  let charge = await deps.provider.retrieve(payment.providerPaymentId, options);
+  if (charge.status === 'requires_action') {
+    try {
+      charge = await deps.provider.cancel({ chargeId: payment.providerPaymentId, idempotencyKey: keys.void(payment.orderId) }, options);
+    } catch (error) {
+      if (!(error instanceof IllegalTransitionError)) throw error;
+      charge = await deps.provider.retrieve(payment.providerPaymentId, options);
+    }
   }
-  if (payment.status !== 'requires_action') return summarize(payment);
-  await deps.provider.cancel({ chargeId: payment.providerPaymentId, idempotencyKey: keys.void(input.orderId) }, options);
-  const voided = await settle(deps, payment, 'requires_action', { status: 'voided' });
-  return summarize(voided);
+  return recordProviderCharge(deps, payment, charge);
 }
 
 /**
- * Undoes whatever an order's charge did: refunds a succeeded payment, voids one waiting for
- * 3-D Secure, leaves the rest. The saga's compensation for chargePayment.
+ * Undoes whatever an order's charge did, as the provider has it (the saga's compensation for
+ * chargePayment): a charge still waiting for 3-D Secure is voided; a paid one, including one the
+ * customer completed after we last heard of it, is refunded (`payment.refunded`); a declined,
+ * voided or refunded one is left as it is. Idempotent; null when the order was never charged.
  */
 export async function reversePayment(
   deps: PaymentDeps,
   input: { orderId: string },
   options: CallOptions = {},
 ): Promise<PaymentSummary | null> {
-  const payment = await findPayment(deps, input.orderId, options);
-  if (payment?.status === 'succeeded') return refundPayment(deps, input, options);
-  if (payment?.status === 'requires_action') return voidPayment(deps, input, options);
-  return payment ? summarize(payment) : null;
+  let payment = await findPayment(deps, input.orderId, options);
+  if (!payment) return null;
+  if (payment.status === 'requires_action') payment = await endPendingCharge(deps, payment, options);
+  if (payment.status === 'succeeded') payment = await refund(deps, payment, options);
+  return summarize(payment);
 }
 
 /** An order's payment, or null when it has none. */
