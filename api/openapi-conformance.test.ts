@@ -9,9 +9,12 @@ import { toolPaths } from '../stack/tools.js';
 import { orderWorkflowId } from '../workflows/definitions.js';
 import { seedProduct, startApi, terminateSagas, type TestApi } from '../test/support/api.js';
 import { uniqueName } from '../test/support/env.js';
+import { startTestOrderWorker, type RunningTestWorker } from '../test/support/worker.js';
+import { FakePaymentProvider } from '../fake-payment-provider/provider.js';
 import { signDevToken } from './auth.js';
 
 let api: TestApi;
+let worker: RunningTestWorker | undefined;
 let baseUrl: string;
 let workDir: string;
 let userId: string;
@@ -22,13 +25,16 @@ beforeAll(async () => {
   await api.app.listen({ host: '127.0.0.1', port: 0 });
   baseUrl = `http://127.0.0.1:${(api.app.server.address() as AddressInfo).port}`;
   await seedProduct(api.prisma);
+  // The sagas of the orders it places run, as they do in the system: a cancel is answered by the saga.
+  worker = await startTestOrderWorker({ config: api.config, taskQueue: api.config.temporal.taskQueue, db: api.prisma, payments: new FakePaymentProvider() });
   // Schemathesis keeps a cache of past failures in its working directory: one of its own per run.
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'schemathesis-'));
 });
 afterAll(async () => {
   if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+  await worker?.stop();
   if (!api) return;
-  // The orders it placed started sagas on a task queue no worker polls.
+  // Sagas it left waiting (3-D Secure) would wait for a customer who never comes.
   const orders = await api.prisma.order.findMany({ where: { userId }, select: { id: true } });
   await terminateSagas(api.temporal, orders.map((o) => orderWorkflowId(o.id)));
   await api.close();
