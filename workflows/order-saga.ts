@@ -8,6 +8,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -25,18 +26,21 @@ import {
   type OrderSagaState,
   type OrderStatus,
 } from './definitions.js';
-import { compensationPolicy, paymentPolicy, stepPolicy } from './policies.js';
+import { compensationPolicy, localStepPolicy, paymentPolicy, stepPolicy } from './policies.js';
 import { orderSearchAttributePairs, OrderStatus as OrderStatusAttribute } from './search-attributes.js';
 
 /** The forward steps: database steps, and calls to the payment provider. */
 interface ForwardSteps {
   steps: OrderActivities;
+  /** The database steps as local activities (`local-database-steps`). */
+  localSteps: OrderActivities;
   payments: OrderActivities;
 }
 
 function forwardSteps(cancellationType: ActivityCancellationType): ForwardSteps {
   return {
     steps: proxyActivities<OrderActivities>({ ...stepPolicy, cancellationType }),
+    localSteps: proxyLocalActivities<OrderActivities>({ ...localStepPolicy, cancellationType }),
     payments: proxyActivities<OrderActivities>({ ...paymentPolicy, cancellationType }),
   };
 }
@@ -62,6 +66,8 @@ const changes = {
   paymentSignalsCounted: 'payment-signals-counted',
   /** At the 3-D Secure deadline the provider is asked once more before the payment times out. */
   timeoutAsksProvider: 'payment-timeout-asks-provider',
+  /** Reserve and confirm run as local activities (policies.ts, localStepPolicy). Decided when the saga starts. */
+  localDatabaseSteps: 'local-database-steps',
 } as const;
 
 /** The cancel reason when the saga was cancelled through Temporal (Web UI, CLI), not by the customer. */
@@ -118,7 +124,9 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     traceId: input.traceId,
   };
   const cancellationCancelsOrder = patched(changes.temporalCancelCancelsOrder);
-  const { steps, payments } = cancellationCancelsOrder ? stepsFinishing : stepsCutShort;
+  const forward = cancellationCancelsOrder ? stepsFinishing : stepsCutShort;
+  const { payments } = forward;
+  const steps = patched(changes.localDatabaseSteps) ? forward.localSteps : forward.steps;
   const state: OrderSagaState = { orderId: input.orderId, status: 'pending', compensated: [], uncompensated: [] };
   const progress: SagaProgress = { state, confirming: false };
   const undo: Compensation[] = [];
@@ -272,7 +280,9 @@ function stillPending(error: unknown): false {
   return rethrowAs('PaymentDeclined', 'payment_declined')(error);
 }
 
+/** The type of an activity's failure: its cause for an activity (ActivityFailure), itself for a local activity that failed for good. */
 function failureType(error: unknown): string | undefined {
+  if (error instanceof ApplicationFailure) return error.type ?? undefined;
   const cause = (error as { cause?: unknown }).cause;
   return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
 }
