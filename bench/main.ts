@@ -40,6 +40,8 @@ const { values: args } = parseArgs({
     'no-ceiling': { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(projectRoot, 'bench', 'results') },
     label: { type: 'string', default: '' },
+    /** A folder for V8 CPU profiles of the application's processes (open them in Chrome DevTools or speedscope). */
+    profile: { type: 'string' },
   },
 });
 
@@ -204,7 +206,8 @@ async function main(): Promise<void> {
   ).rows;
 
   const log = fs.createWriteStream(logFile);
-  const app = await launchApplication({ env, output: (line) => log.write(`${line}\n`), onExit: (name, code) => say(`${name} exited (${code})`) });
+  const nodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args.profile)}`] : [];
+  const app = await launchApplication({ env, nodeArgs, output: (line) => log.write(`${line}\n`), onExit: (name, code) => say(`${name} exited (${code})`) });
   const cleanups: (() => Promise<unknown>)[] = [() => app.stop()];
   try {
     const result = await runPhases({ config, app, pool, variants, runId });

@@ -57,6 +57,8 @@ export interface RunningApplication {
  */
 export async function launchApplication(options: {
   env?: NodeJS.ProcessEnv;
+  /** Added to each process's node command line (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
   output?: (line: string) => void;
   onExit?: (name: string, code: number | null) => void;
 }): Promise<RunningApplication> {
@@ -69,7 +71,7 @@ export async function launchApplication(options: {
     await Promise.all(children.map(({ child }) => (child.exitCode === null && child.signalCode === null ? new Promise((r) => child.once('exit', r)) : null)));
   };
   const readiness = appProcesses.map((app) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', app.script], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', app.script], {
       cwd: projectRoot,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
