@@ -43,7 +43,7 @@ export function composeOrderEmail(event: FinalOrderEvent): { template: string; s
         subject: `Your order ${orderNumber} could not be completed`,
         text:
           `We are sorry: your order ${orderNumber} could not be completed because ` +
-          `${failureReasons[event.data.reason] ?? 'of a problem on our side'}. Nothing was charged.\n`,
+          `${failureReasons[event.data.reason] ?? 'of a problem on our side'}. You pay nothing for it: a charge made for it is refunded.\n`,
       };
     case 'order.cancelled':
       return {
