@@ -4,7 +4,7 @@ import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { type Client } from '@temporalio/client';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import {
   jsonSchemaTransform,
   jsonSchemaTransformObject,
@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { type Config } from '../config/index.js';
 import { systemClock, type Clock } from '../domain/clock.js';
 import { type PrismaClient } from '../generated/prisma/client.js';
+import { createLogger } from '../runtime/log.js';
 import auth from './plugins/auth.js';
 import correlation, { REQUEST_ID_HEADER, requestIdOf } from './plugins/correlation.js';
 import problems from './plugins/problems.js';
@@ -52,7 +53,7 @@ export const API_PREFIX = '/api/v1';
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const app = Fastify({
-    logger: deps.logger === false ? false : { level: config.logLevel },
+    ...(deps.logger === false ? { logger: false } : { loggerInstance: createLogger('api', config.logLevel) as FastifyBaseLogger }),
     bodyLimit: config.api.bodyLimitBytes,
     genReqId: requestIdOf,
     requestIdHeader: false,

@@ -1,13 +1,30 @@
-import { Kafka, logLevel, Partitioners, type Producer, type ProducerBatch, type ProducerRecord, type RecordMetadata } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type LogEntry, type Producer, type ProducerBatch, type ProducerRecord, type RecordMetadata } from 'kafkajs';
 import { type Config } from '../config/index.js';
+import { type Logger } from '../runtime/log.js';
 
-/** A Kafka client for one of the system's processes (`role` tells them apart in the broker's logs). */
-export function createKafka(config: Config, role: string): Kafka {
+/**
+ * A Kafka client for one of the system's processes (`role` tells them apart in the broker's logs).
+ * kafkajs logs through the process's logger; its INFO (connections, group joins) is debug chatter.
+ */
+export function createKafka(config: Config, role: string, log?: Logger): Kafka {
   return new Kafka({
     clientId: `${config.kafka.clientId}-${role}`,
     brokers: config.kafka.brokers,
-    logLevel: logLevel.WARN,
+    logLevel: log ? logLevel.INFO : logLevel.WARN,
+    ...(log && { logCreator: () => kafkaLogEntry(log) }),
   });
+}
+
+function kafkaLogEntry(log: Logger): (entry: LogEntry) => void {
+  return ({ level, namespace, log: entry }) => {
+    // Its own time and logger name are the line's already.
+    const fields: Record<string, unknown> = { ...entry };
+    delete fields.message;
+    delete fields.timestamp;
+    delete fields.logger;
+    const at = level === logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'debug';
+    log[at]({ kafkajs: namespace, ...fields }, entry.message);
+  };
 }
 
 /** What the relay and the dead-letter path use of a producer. */

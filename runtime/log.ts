@@ -1,6 +1,9 @@
+import { isSpanContextValid, trace } from '@opentelemetry/api';
+import { pino, stdSerializers, type DestinationStream, type LoggerOptions, type Logger as PinoLogger } from 'pino';
+import pretty from 'pino-pretty';
 import { type Config } from '../config/index.js';
 
-/** What the relay and the subscribers log through: structured fields, then a message (pino's shape). */
+/** What the processes log through: structured fields, then a message (pino's shape, so a pino logger is one). */
 export interface Logger {
   debug(fields: Record<string, unknown>, message: string): void;
   info(fields: Record<string, unknown>, message: string): void;
@@ -8,20 +11,40 @@ export interface Logger {
   error(fields: Record<string, unknown>, message: string): void;
 }
 
-const levels = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
+/** Loggers whose bindings already carry a trace (an HTTP request's), so the mixin does not add it twice. */
+const traced = new WeakSet<object>();
 
-function serialise(value: unknown): unknown {
-  return value instanceof Error ? { type: value.name, message: value.message, stack: value.stack } : value;
+/**
+ * Every process's log line has one shape: `level` as a label, ISO `time`, the process's `name`,
+ * `msg`, its fields, and the `trace_id` and `span_id` of the OpenTelemetry span it was logged in.
+ */
+export function loggerOptions(name: string, level: Config['logLevel']): LoggerOptions {
+  return {
+    name,
+    level,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    serializers: { err: stdSerializers.err, error: stdSerializers.err },
+    mixin(_fields, _level, logger) {
+      if (traced.has(logger)) return {};
+      const span = trace.getActiveSpan()?.spanContext();
+      return span && isSpanContextValid(span) ? { trace_id: span.traceId, span_id: span.spanId } : {};
+    },
+  };
 }
 
-/** JSON lines on stdout (errors on stderr), one per entry, at or above the configured level. */
-export function createLogger(name: string, level: Config['logLevel']): Logger {
-  const threshold = levels[level];
-  const write = (at: Exclude<keyof typeof levels, 'silent'>) => (fields: Record<string, unknown>, message: string) => {
-    if (levels[at] < threshold) return;
-    const entry = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, serialise(v)]));
-    const line = JSON.stringify({ level: at, time: new Date().toISOString(), name, msg: message, ...entry });
-    (levels[at] >= levels.error ? process.stderr : process.stdout).write(`${line}\n`);
-  };
-  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+/** JSON lines on stdout; colourful, one-line-per-entry text when a person watches the terminal. */
+export function logDestination(): DestinationStream {
+  return process.stdout.isTTY ? pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) : pino.destination(1);
+}
+
+export function createLogger(name: string, level: Config['logLevel']): PinoLogger {
+  return pino(loggerOptions(name, level), logDestination());
+}
+
+/** A child of `logger` bound to a span that is not active where it logs (an HTTP request's, read in Fastify's hooks). */
+export function withTrace<L extends { child(bindings: Record<string, unknown>): L }>(logger: L, span: { traceId: string; spanId: string }): L {
+  const child = logger.child({ trace_id: span.traceId, span_id: span.spanId });
+  traced.add(child);
+  return child;
 }

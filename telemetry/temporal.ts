@@ -2,6 +2,7 @@ import { createTraceState, type SpanContext } from '@opentelemetry/api';
 import { type Resource } from '@opentelemetry/resources';
 import { type ReadableSpan } from '@opentelemetry/sdk-trace-node';
 import { type ClientInterceptors } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import {
   OpenTelemetryActivityInboundInterceptor,
   OpenTelemetryActivityOutboundInterceptor,
@@ -27,6 +28,22 @@ export const tracingActivityInterceptors: ActivityInterceptorsFactory[] = [
   (ctx) => ({
     inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
     outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+  }),
+  // Inside the activity's span, so that the line carries its trace.
+  (ctx) => ({
+    inbound: {
+      async execute(input, next) {
+        try {
+          return await next(input);
+        } catch (error) {
+          // A non-retryable failure is a business refusal (declined card, out of stock): an outcome, not a fault.
+          if (error instanceof ApplicationFailure && error.nonRetryable) {
+            ctx.log.info(`${ctx.info.activityType} refused: ${error.message}`, { refusal: error.type });
+          }
+          throw error;
+        }
+      },
+    },
   }),
 ];
 

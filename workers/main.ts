@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { makeTelemetryFilterString, NativeConnection, Runtime } from '@temporalio/worker';
 import { createHousekeepingActivities } from '../activities/housekeeping.js';
 import { createActivities } from '../activities/index.js';
 import { loadConfig } from '../config/index.js';
@@ -13,6 +13,7 @@ import { initTelemetry } from '../telemetry/index.js';
 import { tracingClientInterceptors } from '../telemetry/temporal.js';
 import { ensureHousekeepingSchedule } from './housekeeping-schedule.js';
 import { bundleOrderWorkflows, createOrderWorker } from './order-worker.js';
+import { temporalLogger } from './temporal-log.js';
 
 /**
  * The order worker process (`npm run worker`): runs the sagas, and keeps the housekeeping schedule
@@ -25,7 +26,12 @@ const graceMs = config.worker.shutdownGraceSeconds * 1000;
 runProcess({ name: 'order worker', log, deadlineMs: graceMs + config.shutdownDeadlineMs }, async () => {
   const telemetry = initTelemetry(config, { serviceName: 'order-worker' });
   // The lifecycle owns the signals: it asks the worker to shut down, then waits for it.
-  Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'INFO'), shutdownSignals: [] });
+  // The SDK's and its core's logs are the worker's pino lines.
+  Runtime.install({
+    logger: temporalLogger(log),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+    shutdownSignals: [],
+  });
 
   // Production starts from the bundle built at release (npm run build:workflows), so every
   // replica runs the same code; development bundles the source as it is now.

@@ -4,6 +4,7 @@ import type { HousekeepingActivities } from '../activities/housekeeping.js';
 import type { OrderActivities } from '../activities/index.js';
 import { type Telemetry } from '../telemetry/index.js';
 import { tracingActivityInterceptors, workflowSpanSinks } from '../telemetry/temporal.js';
+import { quietBundlerLogger } from './temporal-log.js';
 
 /** The workflow code the order worker runs, bundled from this entry point. */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -12,7 +13,7 @@ export const workflowInterceptorsPath = fileURLToPath(new URL('../workflows/inte
 
 /** Bundles the workflow code once (webpack + swc, a couple of seconds), for workers and replays. */
 export function bundleOrderWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath, workflowInterceptorModules: [workflowInterceptorsPath], logger: Runtime.instance().logger });
+  return bundleWorkflowCode({ workflowsPath, workflowInterceptorModules: [workflowInterceptorsPath], logger: quietBundlerLogger(Runtime.instance().logger) });
 }
 
 export interface OrderWorkerOptions {

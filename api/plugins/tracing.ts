@@ -1,4 +1,4 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { context, isSpanContextValid, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
@@ -10,6 +10,7 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { withTrace } from '../../runtime/log.js';
 
 const tracer = trace.getTracer('order-api');
 
@@ -41,6 +42,8 @@ export default fp(
         parent,
       );
       spans.set(request, { span, context: trace.setSpan(parent, span) });
+      // Fastify's own lines about the request ("request completed") are logged outside the span.
+      if (isSpanContextValid(span.spanContext())) request.log = withTrace(request.log, span.spanContext());
       done();
     });
 

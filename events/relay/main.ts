@@ -21,7 +21,7 @@ const log = createLogger('relay', config.logLevel);
 runProcess({ name: 'outbox relay', log, deadlineMs: config.shutdownDeadlineMs }, async () => {
   const telemetry = initTelemetry(config, { serviceName: 'outbox-relay' });
   const names = kafkaNames(config.kafka.topicPrefix);
-  const kafka = createKafka(config, 'relay');
+  const kafka = createKafka(config, 'relay', log);
 
   await ensureTopics(kafka, config, log);
 

@@ -23,7 +23,7 @@ const log = createLogger('subscribers', config.logLevel);
 runProcess({ name: 'subscribers', log, deadlineMs: config.shutdownDeadlineMs }, async () => {
   const telemetry = initTelemetry(config, { serviceName: 'event-subscribers' });
   const names = kafkaNames(config.kafka.topicPrefix);
-  const kafka = createKafka(config, 'subscribers');
+  const kafka = createKafka(config, 'subscribers', log);
 
   await ensureTopics(kafka, config, log);
 
