@@ -3,11 +3,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signDevToken } from '../api/auth.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { launchApplication, prepareApplication, type RunningApplication } from '../scripts/application.js';
+import { orderWorkflowId } from '../workflows/definitions.js';
 import { testConfig, uniqueName, withDatabaseClient } from './support/env.js';
 
 async function freePort(): Promise<number> {
@@ -78,6 +80,14 @@ describe('the logs of the running application', () => {
     });
     orders.confirmed = await placeOrder(config, 'tok_visa');
     orders.declined = await placeOrder(config, 'tok_chargeDeclined');
+    // The order's row settles before its saga's last steps (and their lines) are done.
+    const connection = await Connection.connect({ address: config.temporal.address });
+    try {
+      const temporal = new Client({ connection, namespace: config.temporal.namespace });
+      for (const order of [orders.confirmed, orders.declined]) await temporal.workflow.getHandle(orderWorkflowId(order.id)).result();
+    } finally {
+      await connection.close();
+    }
     await app.stop();
     app = undefined;
   }, 90_000);
