@@ -13,11 +13,11 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { type Admin } from 'kafkajs';
+import { type Logger as PinoLogger } from 'pino';
 import { readFileSync } from 'node:fs';
 import { type Config } from '../config/index.js';
 import { systemClock, type Clock } from '../domain/clock.js';
 import { type PrismaClient } from '../generated/prisma/client.js';
-import { createLogger } from '../runtime/log.js';
 import auth from './plugins/auth.js';
 import correlation, { REQUEST_ID_HEADER, requestIdOf } from './plugins/correlation.js';
 import problems from './plugins/problems.js';
@@ -37,8 +37,8 @@ export interface AppDeps {
   temporal: Client;
   kafkaAdmin: Admin;
   clock?: Clock;
-  /** Fastify's logger: on (at config.logLevel) unless false. */
-  logger?: boolean;
+  /** The process's logger (runtime/log.ts), for Fastify's own lines and `request.log`; none without it. */
+  logger?: PinoLogger;
 }
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -53,7 +53,7 @@ export const API_PREFIX = '/api/v1';
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const app = Fastify({
-    ...(deps.logger === false ? { logger: false } : { loggerInstance: createLogger('api', config.logLevel) as FastifyBaseLogger }),
+    ...(deps.logger ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: false }),
     bodyLimit: config.api.bodyLimitBytes,
     genReqId: requestIdOf,
     requestIdHeader: false,

@@ -10,10 +10,11 @@ import { createConnections } from './dependencies.js';
  * running ones finish, then closes the connections and flushes the spans.
  */
 const config = loadConfig();
-runProcess({ name: 'api', log: createLogger('api', config.logLevel), deadlineMs: config.shutdownDeadlineMs }, async () => {
+const log = createLogger('api', config.logLevel);
+runProcess({ name: 'api', log, deadlineMs: config.shutdownDeadlineMs }, async () => {
   const telemetry = initTelemetry(config, { serviceName: config.api.serviceName });
   const connections = createConnections(config);
-  const app = await buildApp({ config, ...connections });
+  const app = await buildApp({ config, ...connections, logger: log });
   await app.listen({ host: config.api.host, port: config.api.port });
   return {
     close: async () => {

@@ -39,7 +39,7 @@ export async function startApi(
   const apiTemporal = createTemporalClient(config.temporal, { address: options.temporalAddress });
   const temporal = createTemporalClient(base.temporal);
   const kafkaAdmin = createKafkaAdmin(config);
-  const app = await buildApp({ config, prisma, temporal: apiTemporal, kafkaAdmin, logger: false });
+  const app = await buildApp({ config, prisma, temporal: apiTemporal, kafkaAdmin });
   await app.ready();
   return {
     app,
