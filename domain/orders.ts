@@ -108,8 +108,8 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Pro
   const order = parseInput(createOrderSchema, input);
   const id = order.id ?? randomUUID();
   return inTransaction(deps.db, async (tx) => {
-    const existing = await tx.order.findUnique({ where: { id }, include: orderWithDetails });
-    if (existing?.userId === order.userId) return existing;
+    const [existing] = await tx.$queryRaw<{ userId: string }[]>`SELECT user_id AS "userId" FROM orders WHERE id = ${id}::uuid`;
+    if (existing?.userId === order.userId) return getOrder(tx, id);
     if (existing) throw new ValidationError(`order id ${id} is already taken`);
 
     const lines = await priceLines(tx, order.items);
@@ -124,35 +124,40 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Pro
     const orderNumber = formatOrderNumber(now.getUTCFullYear(), next);
     const traceId = order.traceId ?? randomBytes(16).toString('hex');
 
-    await tx.order.create({
-      data: {
-        id,
-        orderNumber,
-        userId: order.userId,
-        status: 'pending',
-        total,
-        currency,
-        shippingAddress: order.shippingAddress,
-        correlationId: order.correlationId,
-        traceId,
-        paymentMethod: order.payment.method,
-        paymentToken: order.payment.token,
-        createdAt: now,
-        items: {
-          create: lines.map((l, position) => ({
-            position,
-            productId: l.productId,
-            variantId: l.variantId,
-            sku: l.sku,
-            name: l.name,
-            quantity: l.quantity,
-            unitPrice: l.unitPrice,
-            lineTotal: l.lineTotal,
-          })),
-        },
-        timeline: { create: { fromStatus: null, status: 'pending', createdAt: now } },
-      },
-    });
+    const items = lines.map((l, position) => ({
+      id: randomUUID(),
+      orderId: id,
+      position,
+      productId: l.productId,
+      variantId: l.variantId,
+      sku: l.sku,
+      name: l.name,
+      quantity: l.quantity,
+      unitPrice: l.unitPrice,
+      lineTotal: l.lineTotal,
+    }));
+    // The order, its items and its first timeline entry in one statement; what was written is returned as built here.
+    const [entry] = await tx.$queryRaw<[{ id: bigint }]>`
+      WITH placed AS (
+        INSERT INTO orders (id, order_number, user_id, status, total, currency, shipping_address, correlation_id, trace_id,
+                            payment_method, payment_token, created_at, updated_at)
+        VALUES (${id}::uuid, ${orderNumber}, ${order.userId}, 'pending', ${total.toFixed(2)}::numeric, ${currency},
+                ${JSON.stringify(order.shippingAddress)}::jsonb, ${order.correlationId}, ${traceId}, ${order.payment.method},
+                ${order.payment.token}, ${now}, ${now})
+        RETURNING id),
+      lines AS (
+        INSERT INTO order_items (id, order_id, position, product_id, variant_id, sku, name, quantity, unit_price, line_total)
+        SELECT item.id, placed.id, item.position, item.product_id, item.variant_id, item.sku, item.name, item.quantity,
+               item.unit_price, item.line_total
+        FROM placed, unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.position)}::int[],
+                            ${items.map((i) => i.productId)}::uuid[], ${items.map((i) => i.variantId)}::uuid[],
+                            ${items.map((i) => i.sku)}::text[], ${items.map((i) => i.name)}::text[],
+                            ${items.map((i) => i.quantity)}::int[], ${items.map((i) => i.unitPrice.toFixed(2))}::numeric[],
+                            ${items.map((i) => i.lineTotal.toFixed(2))}::numeric[])
+          AS item(id, position, product_id, variant_id, sku, name, quantity, unit_price, line_total))
+      INSERT INTO order_status_history (order_id, from_status, status, reason, created_at)
+      SELECT id, NULL, 'pending', NULL, ${now} FROM placed
+      RETURNING id`;
     await recordEvent(tx, {
       eventType: 'order.created',
       aggregate: { type: 'order', id },
@@ -168,7 +173,24 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Pro
         shipping_address: order.shippingAddress,
       },
     });
-    return tx.order.findUniqueOrThrow({ where: { id }, include: orderWithDetails });
+    return {
+      id,
+      orderNumber,
+      userId: order.userId,
+      status: 'pending' as const,
+      total,
+      currency,
+      shippingAddress: order.shippingAddress,
+      failureReason: null,
+      correlationId: order.correlationId,
+      traceId,
+      paymentMethod: order.payment.method,
+      paymentToken: order.payment.token,
+      createdAt: now,
+      updatedAt: now,
+      items,
+      timeline: [{ id: entry.id, orderId: id, fromStatus: null, status: 'pending' as const, reason: null, createdAt: now }],
+    };
   });
 }
 
