@@ -4,7 +4,7 @@ import type { Db } from '../db/prisma.js';
 import type { Clock } from '../domain/clock.js';
 import { isAppError } from '../domain/errors.js';
 import { releaseReservation, reserveInventory } from '../domain/inventory.js';
-import { assertStepAllowed, confirmOrder, getOrder, transitionOrder } from '../domain/orders.js';
+import { advanceOrder, assertStepAllowed, confirmOrder, getStepOrder } from '../domain/orders.js';
 import { chargePayment, confirmPayment, reversePayment } from '../domain/payments/payments.js';
 import type { PaymentProvider } from '../domain/payments/provider.js';
 
@@ -58,13 +58,13 @@ export function createActivities({ db, clock, payments }: ActivityDeps) {
     /** All items of the order or none; moves the order to `inventory_reserved`. */
     reserveInventory: (context: SagaContext) =>
       asActivity(async () => {
-        const order = await getOrder(db, context.orderId);
+        const order = await getStepOrder(db, context.orderId);
         assertStepAllowed(order, 'reserveInventory');
         const reservation = await reserveInventory(inventory, {
           orderId: order.id,
           lines: order.items.map((item) => ({ variantId: item.variantId, quantity: item.quantity })),
         });
-        await transitionOrder(inventory, { orderId: order.id, to: 'inventory_reserved' });
+        await advanceOrder(inventory, { orderId: order.id, to: 'inventory_reserved' });
         return {
           reservationId: reservation.id,
           expiresAt: reservation.expiresAt.toISOString(),
@@ -82,11 +82,11 @@ export function createActivities({ db, clock, payments }: ActivityDeps) {
     /** Charges the order's total once (idempotency key = order id); 3-D Secure moves the order to `awaiting_payment`. */
     chargePayment: (context: SagaContext & { token: string }) =>
       asActivity(async () => {
-        const order = await getOrder(db, context.orderId);
+        const order = await getStepOrder(db, context.orderId);
         assertStepAllowed(order, 'chargePayment');
         const charged = await chargePayment(payment, { order, token: context.token }, callOptions());
         if (charged.status === 'requires_action') {
-          await transitionOrder(inventory, { orderId: order.id, to: 'awaiting_payment' });
+          await advanceOrder(inventory, { orderId: order.id, to: 'awaiting_payment' });
         }
         return { status: charged.status as 'succeeded' | 'requires_action', paymentId: charged.paymentId };
       }),
@@ -94,7 +94,7 @@ export function createActivities({ db, clock, payments }: ActivityDeps) {
     /** After the webhook's signal: the provider's word on the 3-D Secure payment, recorded. */
     completePayment: (context: SagaContext) =>
       asActivity(async () => {
-        assertStepAllowed(await getOrder(db, context.orderId), 'completePayment');
+        assertStepAllowed(await getStepOrder(db, context.orderId), 'completePayment');
         await confirmPayment(payment, { orderId: context.orderId }, callOptions());
       }),
 
@@ -112,12 +112,12 @@ export function createActivities({ db, clock, payments }: ActivityDeps) {
 
     failOrder: (context: SagaContext & { reason: string }) =>
       asActivity(async () => {
-        await transitionOrder(inventory, { orderId: context.orderId, to: 'failed', reason: context.reason });
+        await advanceOrder(inventory, { orderId: context.orderId, to: 'failed', reason: context.reason });
       }),
 
     cancelOrder: (context: SagaContext & { reason: string }) =>
       asActivity(async () => {
-        await transitionOrder(inventory, { orderId: context.orderId, to: 'cancelled', reason: context.reason });
+        await advanceOrder(inventory, { orderId: context.orderId, to: 'cancelled', reason: context.reason });
       }),
   };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { inTransaction, type Db } from '../db/prisma.js';
 import type { EventData } from './events/schemas.js';
@@ -45,24 +46,36 @@ interface LockedStock {
   reserved: number;
 }
 
-const withLines = {
-  lines: { include: { stock: { include: { variant: { select: { productId: true } } } } }, orderBy: { id: 'asc' } },
-} as const satisfies Prisma.ReservationInclude;
-type ReservationWithLines = Prisma.ReservationGetPayload<{ include: typeof withLines }>;
+/** A reservation with the stock row of each line: what closing it needs. */
+interface StoredReservation extends ReservationView {
+  lines: (ReservedLine & { stockId: string })[];
+}
 
-function toView(reservation: ReservationWithLines): ReservationView {
+function toView({ lines, ...reservation }: StoredReservation): ReservationView {
   return {
-    id: reservation.id,
-    orderId: reservation.orderId,
-    status: reservation.status,
-    expiresAt: reservation.expiresAt,
-    lines: reservation.lines.map((l) => ({
-      productId: l.stock.variant.productId,
-      variantId: l.stock.variantId,
-      warehouseId: l.stock.warehouseId,
-      quantity: l.quantity,
-    })),
+    ...reservation,
+    lines: lines.map((l) => ({ productId: l.productId, variantId: l.variantId, warehouseId: l.warehouseId, quantity: l.quantity })),
   };
+}
+
+/** An order's reservation with its lines; `lock` holds its row until the transaction ends. */
+async function findReservation(db: Db, orderId: string, lock: boolean): Promise<StoredReservation | null> {
+  type Row = Omit<StoredReservation, 'lines'>;
+  const [reservation] = lock
+    ? await db.$queryRaw<Row[]>`
+        SELECT id::text AS id, order_id::text AS "orderId", status::text AS status, expires_at AS "expiresAt"
+        FROM reservations WHERE order_id = ${orderId}::uuid FOR UPDATE`
+    : await db.$queryRaw<Row[]>`
+        SELECT id::text AS id, order_id::text AS "orderId", status::text AS status, expires_at AS "expiresAt"
+        FROM reservations WHERE order_id = ${orderId}::uuid`;
+  if (!reservation) return null;
+  const lines = await db.$queryRaw<StoredReservation['lines']>`
+    SELECT v.product_id::text AS "productId", s.variant_id::text AS "variantId", s.warehouse_id::text AS "warehouseId",
+           l.quantity, l.stock_id::text AS "stockId"
+    FROM reservation_lines l JOIN stock s ON s.id = l.stock_id JOIN product_variants v ON v.id = s.variant_id
+    WHERE l.reservation_id = ${reservation.id}::uuid
+    ORDER BY l.id`;
+  return { ...reservation, lines };
 }
 
 function eventLines(lines: ReservedLine[]): EventData<'inventory.reserved'>['reservations'] {
@@ -125,17 +138,15 @@ export async function reserveInventory(deps: InventoryDeps, input: ReserveInvent
   const outcome = await inTransaction(deps.db, async (tx) => {
     // Serialises calls for the same order, so a retry racing the original cannot reserve twice.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`reservation:${orderId}`}, 0))`;
-    const existing = await tx.reservation.findUnique({ where: { orderId }, include: withLines });
+    const existing = await findReservation(tx, orderId, false);
     if (existing) return { kind: 'reserved' as const, reservation: toView(existing) };
 
     const context = await orderEventContext(tx, orderId);
     const now = deps.clock();
     const demand = new Map<string, number>();
     for (const line of lines) demand.set(line.variantId, (demand.get(line.variantId) ?? 0) + line.quantity);
-    const variants = await tx.productVariant.findMany({
-      where: { id: { in: [...demand.keys()] } },
-      select: { id: true, productId: true },
-    });
+    const variants = await tx.$queryRaw<{ id: string; productId: string }[]>`
+      SELECT id::text AS id, product_id::text AS "productId" FROM product_variants WHERE id = ANY(${[...demand.keys()]}::uuid[])`;
     const productOf = new Map(variants.map((v) => [v.id, v.productId]));
     const unknown = [...demand.keys()].find((id) => !productOf.has(id));
     if (unknown) throw new NotFoundError('variant', unknown);
@@ -160,18 +171,30 @@ export async function reserveInventory(deps: InventoryDeps, input: ReserveInvent
     for (const { stock: row, quantity } of allocations) {
       await tx.$executeRaw`UPDATE stock SET reserved = reserved + ${quantity}, updated_at = ${now} WHERE id = ${row.id}::uuid`;
     }
-    const created = await tx.reservation.create({
-      data: {
-        orderId,
-        status: 'active',
-        expiresAt: new Date(now.getTime() + ttlMs),
-        createdAt: now,
-        updatedAt: now,
-        lines: { create: allocations.map(({ stock: row, quantity }) => ({ stockId: row.id, quantity })) },
-      },
-      include: withLines,
-    });
-    const reservation = toView(created);
+    // Line ids made here, and the lines kept in their order: the order in which a reservation is read back.
+    const newLines = allocations
+      .map(({ stock: row, quantity }) => ({ id: randomUUID(), stockId: row.id, quantity, row }))
+      .sort((a, b) => a.id.localeCompare(b.id));
+    const reservation: ReservationView = {
+      id: randomUUID(),
+      orderId,
+      status: 'active',
+      expiresAt: new Date(now.getTime() + ttlMs),
+      lines: newLines.map(({ row, quantity }) => ({
+        productId: row.product_id,
+        variantId: row.variant_id,
+        warehouseId: row.warehouse_id,
+        quantity,
+      })),
+    };
+    await tx.$executeRaw`
+      WITH reservation AS (
+        INSERT INTO reservations (id, order_id, status, expires_at, created_at, updated_at)
+        VALUES (${reservation.id}::uuid, ${orderId}::uuid, 'active', ${reservation.expiresAt}, ${now}, ${now}))
+      INSERT INTO reservation_lines (id, reservation_id, stock_id, quantity)
+      SELECT line.id, ${reservation.id}::uuid, line.stock_id, line.quantity
+      FROM unnest(${newLines.map((l) => l.id)}::uuid[], ${newLines.map((l) => l.stockId)}::uuid[], ${newLines.map((l) => l.quantity)}::int[])
+        AS line(id, stock_id, quantity)`;
     await recordEvent(tx, {
       eventType: 'inventory.reserved',
       aggregate: { type: 'order', id: orderId },
@@ -191,21 +214,13 @@ export async function reserveInventory(deps: InventoryDeps, input: ReserveInvent
   return outcome.reservation;
 }
 
-/** Locks an order's reservation row; null when the order has none. */
-async function lockReservation(tx: Prisma.TransactionClient, orderId: string): Promise<ReservationWithLines | null> {
-  const [row] = await tx.$queryRaw<{ id: string }[]>`
-    SELECT id FROM reservations WHERE order_id = ${orderId}::uuid FOR UPDATE`;
-  if (!row) return null;
-  return tx.reservation.findUniqueOrThrow({ where: { id: row.id }, include: withLines });
-}
-
 /**
  * Closes an active reservation: its units go back to stock (released, expired) or leave the
  * warehouse (committed: on_hand drops too). Stock rows are updated in id order, the lock order.
  */
 async function closeReservation(
   tx: Prisma.TransactionClient,
-  reservation: ReservationWithLines,
+  reservation: StoredReservation,
   status: 'released' | 'expired' | 'committed',
   now: Date,
 ): Promise<ReservationView> {
@@ -215,18 +230,14 @@ async function closeReservation(
       UPDATE stock SET on_hand = on_hand - ${shipped}, reserved = reserved - ${line.quantity}, updated_at = ${now}
       WHERE id = ${line.stockId}::uuid`;
   }
-  const updated = await tx.reservation.update({
-    where: { id: reservation.id },
-    data: { status, updatedAt: now },
-    include: withLines,
-  });
-  return toView(updated);
+  await tx.$executeRaw`UPDATE reservations SET status = ${status}::reservation_status, updated_at = ${now} WHERE id = ${reservation.id}::uuid`;
+  return toView({ ...reservation, status });
 }
 
 /** Gives the reserved units back (released by the saga, or expired), and announces it. */
 async function returnToStock(
   tx: Prisma.TransactionClient,
-  reservation: ReservationWithLines,
+  reservation: StoredReservation,
   status: 'released' | 'expired',
   reason: string,
   now: Date,
@@ -252,7 +263,7 @@ export async function releaseReservation(
   input: { orderId: string; reason: string },
 ): Promise<ReservationView | null> {
   return inTransaction(deps.db, async (tx) => {
-    const reservation = await lockReservation(tx, input.orderId);
+    const reservation = await findReservation(tx, input.orderId, true);
     if (!reservation) return null;
     if (reservation.status === 'committed') {
       throw new IllegalTransitionError('reservation', reservation.id, reservation.status, 'released');
@@ -268,7 +279,7 @@ export async function releaseReservation(
  */
 export async function commitReservation(deps: InventoryDeps, input: { orderId: string }): Promise<ReservationView> {
   return inTransaction(deps.db, async (tx) => {
-    const reservation = await lockReservation(tx, input.orderId);
+    const reservation = await findReservation(tx, input.orderId, true);
     if (!reservation) throw new IllegalTransitionError('reservation', `of order ${input.orderId}`, 'none', 'committed');
     if (reservation.status === 'committed') return toView(reservation);
     if (reservation.status !== 'active') {
@@ -308,7 +319,7 @@ export async function expireReservations(
   for (const { orderId } of due) {
     if (await options.stillHeld?.(orderId)) continue;
     const done = await inTransaction(deps.db, async (tx) => {
-      const reservation = await lockReservation(tx, orderId);
+      const reservation = await findReservation(tx, orderId, true);
       // Another process may have released, committed or expired it since it was listed.
       if (!reservation || reservation.status !== 'active' || reservation.expiresAt > now) return false;
       await returnToStock(tx, reservation, 'expired', 'expired', now);
@@ -321,6 +332,6 @@ export async function expireReservations(
 
 /** An order's reservation, or null when it has none. */
 export async function getReservation(db: Db, orderId: string): Promise<ReservationView | null> {
-  const reservation = await db.reservation.findUnique({ where: { orderId }, include: withLines });
+  const reservation = await findReservation(db, orderId, false);
   return reservation ? toView(reservation) : null;
 }

@@ -108,8 +108,8 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Pro
   const order = parseInput(createOrderSchema, input);
   const id = order.id ?? randomUUID();
   return inTransaction(deps.db, async (tx) => {
-    const existing = await tx.order.findUnique({ where: { id }, include: orderWithDetails });
-    if (existing?.userId === order.userId) return existing;
+    const [existing] = await tx.$queryRaw<{ userId: string }[]>`SELECT user_id AS "userId" FROM orders WHERE id = ${id}::uuid`;
+    if (existing?.userId === order.userId) return getOrder(tx, id);
     if (existing) throw new ValidationError(`order id ${id} is already taken`);
 
     const lines = await priceLines(tx, order.items);
@@ -124,35 +124,40 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Pro
     const orderNumber = formatOrderNumber(now.getUTCFullYear(), next);
     const traceId = order.traceId ?? randomBytes(16).toString('hex');
 
-    await tx.order.create({
-      data: {
-        id,
-        orderNumber,
-        userId: order.userId,
-        status: 'pending',
-        total,
-        currency,
-        shippingAddress: order.shippingAddress,
-        correlationId: order.correlationId,
-        traceId,
-        paymentMethod: order.payment.method,
-        paymentToken: order.payment.token,
-        createdAt: now,
-        items: {
-          create: lines.map((l, position) => ({
-            position,
-            productId: l.productId,
-            variantId: l.variantId,
-            sku: l.sku,
-            name: l.name,
-            quantity: l.quantity,
-            unitPrice: l.unitPrice,
-            lineTotal: l.lineTotal,
-          })),
-        },
-        timeline: { create: { fromStatus: null, status: 'pending', createdAt: now } },
-      },
-    });
+    const items = lines.map((l, position) => ({
+      id: randomUUID(),
+      orderId: id,
+      position,
+      productId: l.productId,
+      variantId: l.variantId,
+      sku: l.sku,
+      name: l.name,
+      quantity: l.quantity,
+      unitPrice: l.unitPrice,
+      lineTotal: l.lineTotal,
+    }));
+    // The order, its items and its first timeline entry in one statement; what was written is returned as built here.
+    const [entry] = await tx.$queryRaw<[{ id: bigint }]>`
+      WITH placed AS (
+        INSERT INTO orders (id, order_number, user_id, status, total, currency, shipping_address, correlation_id, trace_id,
+                            payment_method, payment_token, created_at, updated_at)
+        VALUES (${id}::uuid, ${orderNumber}, ${order.userId}, 'pending', ${total.toFixed(2)}::numeric, ${currency},
+                ${JSON.stringify(order.shippingAddress)}::jsonb, ${order.correlationId}, ${traceId}, ${order.payment.method},
+                ${order.payment.token}, ${now}, ${now})
+        RETURNING id),
+      lines AS (
+        INSERT INTO order_items (id, order_id, position, product_id, variant_id, sku, name, quantity, unit_price, line_total)
+        SELECT item.id, placed.id, item.position, item.product_id, item.variant_id, item.sku, item.name, item.quantity,
+               item.unit_price, item.line_total
+        FROM placed, unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.position)}::int[],
+                            ${items.map((i) => i.productId)}::uuid[], ${items.map((i) => i.variantId)}::uuid[],
+                            ${items.map((i) => i.sku)}::text[], ${items.map((i) => i.name)}::text[],
+                            ${items.map((i) => i.quantity)}::int[], ${items.map((i) => i.unitPrice.toFixed(2))}::numeric[],
+                            ${items.map((i) => i.lineTotal.toFixed(2))}::numeric[])
+          AS item(id, position, product_id, variant_id, sku, name, quantity, unit_price, line_total))
+      INSERT INTO order_status_history (order_id, from_status, status, reason, created_at)
+      SELECT id, NULL, 'pending', NULL, ${now} FROM placed
+      RETURNING id`;
     await recordEvent(tx, {
       eventType: 'order.created',
       aggregate: { type: 'order', id },
@@ -168,7 +173,24 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Pro
         shipping_address: order.shippingAddress,
       },
     });
-    return tx.order.findUniqueOrThrow({ where: { id }, include: orderWithDetails });
+    return {
+      id,
+      orderNumber,
+      userId: order.userId,
+      status: 'pending' as const,
+      total,
+      currency,
+      shippingAddress: order.shippingAddress,
+      failureReason: null,
+      correlationId: order.correlationId,
+      traceId,
+      paymentMethod: order.payment.method,
+      paymentToken: order.payment.token,
+      createdAt: now,
+      updatedAt: now,
+      items,
+      timeline: [{ id: entry.id, orderId: id, fromStatus: null, status: 'pending' as const, reason: null, createdAt: now }],
+    };
   });
 }
 
@@ -215,6 +237,30 @@ export async function getOrder(db: Db, orderId: string): Promise<OrderWithDetail
   return order;
 }
 
+/** What a saga step reads of its order: its status, what it costs, who its events name, and its lines. */
+export interface StepOrder {
+  id: string;
+  status: OrderStatus;
+  total: Decimal;
+  currency: string;
+  userId: string;
+  correlationId: string;
+  traceId: string;
+  items: { variantId: string; quantity: number }[];
+}
+
+/** An order as a saga step needs it, in one statement (getOrder reads its whole timeline too). */
+export async function getStepOrder(db: Db, orderId: string): Promise<StepOrder> {
+  const [order] = await db.$queryRaw<(Omit<StepOrder, 'total'> & { total: string })[]>`
+    SELECT o.id::text AS id, o.status::text AS status, o.total::text AS total, o.currency, o.user_id AS "userId",
+           o.correlation_id AS "correlationId", o.trace_id AS "traceId",
+           (SELECT json_agg(json_build_object('variantId', i.variant_id, 'quantity', i.quantity) ORDER BY i.position)
+            FROM order_items i WHERE i.order_id = o.id) AS items
+    FROM orders o WHERE o.id = ${orderId}::uuid`;
+  if (!order) throw new NotFoundError('order', orderId);
+  return { ...order, total: new Decimal(order.total), items: order.items ?? [] };
+}
+
 /**
  * Orders still `pending` that were placed before `placedBefore` and carry what their saga needs,
  * oldest first: those whose request may have ended without starting their saga.
@@ -242,63 +288,88 @@ export interface TransitionOrderInput {
  * payment events of the steps that caused them.
  */
 export async function transitionOrder(deps: OrderDeps, input: TransitionOrderInput): Promise<OrderWithDetails> {
-  const { orderId, to, reason } = input;
-  if ((to === 'failed' || to === 'cancelled') && !reason) {
-    throw new ValidationError(`a reason is required to move an order to ${to}`);
-  }
-  return inTransaction(deps.db, async (tx) => {
-    const from = await lockOrderStatus(tx, orderId);
-    if (from === to) return tx.order.findUniqueOrThrow({ where: { id: orderId }, include: orderWithDetails });
-    if (!canTransition(from, to)) throw new IllegalTransitionError('order', orderId, from, to);
-
-    const now = deps.clock();
-    const order = await tx.order.update({
-      where: { id: orderId },
-      data: {
-        status: to,
-        ...(to === 'failed' ? { failureReason: reason } : {}),
-        updatedAt: now,
-        timeline: { create: { fromStatus: from, status: to, reason: reason ?? null, createdAt: now } },
-      },
-    });
-    const context = { correlationId: order.correlationId, userId: order.userId, traceId: order.traceId };
-    const ref = { order_id: order.id, order_number: order.orderNumber, user_id: order.userId };
-    const aggregate = { type: 'order', id: orderId } as const;
-    if (to === 'confirmed') {
-      await recordEvent(tx, {
-        eventType: 'order.confirmed',
-        aggregate,
-        context,
-        occurredAt: now,
-        data: { ...ref, total: toApiAmount(order.total), currency: order.currency, confirmed_at: now.toISOString() },
-      });
-    } else if (to === 'failed') {
-      await recordEvent(tx, {
-        eventType: 'order.failed',
-        aggregate,
-        context,
-        occurredAt: now,
-        data: { ...ref, reason: reason!, failed_at: now.toISOString() },
-      });
-    } else if (to === 'cancelled') {
-      await recordEvent(tx, {
-        eventType: 'order.cancelled',
-        aggregate,
-        context,
-        occurredAt: now,
-        data: { ...ref, reason: reason!, cancelled_at: now.toISOString() },
-      });
-    }
-    return tx.order.findUniqueOrThrow({ where: { id: orderId }, include: orderWithDetails });
-  });
+  await advanceOrder(deps, input);
+  return getOrder(deps.db, input.orderId);
 }
 
-/** An order's status, its row locked until the transaction ends. */
-async function lockOrderStatus(tx: Prisma.TransactionClient, orderId: string): Promise<OrderStatus> {
-  const [locked] = await tx.$queryRaw<{ status: OrderStatus }[]>`
-    SELECT status FROM orders WHERE id = ${orderId}::uuid FOR UPDATE`;
+/** transitionOrder for callers that need nothing back: the saga's steps, which run on every order. */
+export async function advanceOrder(deps: OrderDeps, input: TransitionOrderInput): Promise<void> {
+  if ((input.to === 'failed' || input.to === 'cancelled') && !input.reason) {
+    throw new ValidationError(`a reason is required to move an order to ${input.to}`);
+  }
+  await inTransaction(deps.db, async (tx) => moveLockedOrder(tx, await lockOrder(tx, input.orderId), input, deps.clock()));
+}
+
+/** The order row as a status change needs it: its status, and what its events name. */
+interface LockedOrder {
+  id: string;
+  status: OrderStatus;
+  orderNumber: string;
+  userId: string;
+  total: string;
+  currency: string;
+  correlationId: string;
+  traceId: string;
+}
+
+/** An order's row, locked until the transaction ends. */
+async function lockOrder(tx: Prisma.TransactionClient, orderId: string): Promise<LockedOrder> {
+  const [locked] = await tx.$queryRaw<LockedOrder[]>`
+    SELECT id::text AS id, status::text AS status, order_number AS "orderNumber", user_id AS "userId",
+           total::text AS total, currency, correlation_id AS "correlationId", trace_id AS "traceId"
+    FROM orders WHERE id = ${orderId}::uuid FOR UPDATE`;
   if (!locked) throw new NotFoundError('order', orderId);
-  return locked.status;
+  return locked;
+}
+
+async function moveLockedOrder(
+  tx: Prisma.TransactionClient,
+  order: LockedOrder,
+  { to, reason }: TransitionOrderInput,
+  now: Date,
+): Promise<void> {
+  const from = order.status;
+  if (from === to) return;
+  if (!canTransition(from, to)) throw new IllegalTransitionError('order', order.id, from, to);
+
+  // One statement: the new status and its timeline entry.
+  await tx.$executeRaw`
+    WITH moved AS (
+      UPDATE orders
+      SET status = ${to}::order_status, updated_at = ${now},
+          failure_reason = CASE WHEN ${to}::text = 'failed' THEN ${reason ?? null}::text ELSE failure_reason END
+      WHERE id = ${order.id}::uuid
+      RETURNING id)
+    INSERT INTO order_status_history (order_id, from_status, status, reason, created_at)
+    SELECT id, ${from}::order_status, ${to}::order_status, ${reason ?? null}::text, ${now} FROM moved`;
+  const context = { correlationId: order.correlationId, userId: order.userId, traceId: order.traceId };
+  const ref = { order_id: order.id, order_number: order.orderNumber, user_id: order.userId };
+  const aggregate = { type: 'order', id: order.id } as const;
+  if (to === 'confirmed') {
+    await recordEvent(tx, {
+      eventType: 'order.confirmed',
+      aggregate,
+      context,
+      occurredAt: now,
+      data: { ...ref, total: toApiAmount(order.total), currency: order.currency, confirmed_at: now.toISOString() },
+    });
+  } else if (to === 'failed') {
+    await recordEvent(tx, {
+      eventType: 'order.failed',
+      aggregate,
+      context,
+      occurredAt: now,
+      data: { ...ref, reason: reason!, failed_at: now.toISOString() },
+    });
+  } else if (to === 'cancelled') {
+    await recordEvent(tx, {
+      eventType: 'order.cancelled',
+      aggregate,
+      context,
+      occurredAt: now,
+      data: { ...ref, reason: reason!, cancelled_at: now.toISOString() },
+    });
+  }
 }
 
 /**
@@ -307,11 +378,11 @@ async function lockOrderStatus(tx: Prisma.TransactionClient, orderId: string): P
  * other, and only while the order's status allows it (OrderStatusConflictError otherwise).
  * Idempotent: confirming a confirmed order changes nothing.
  */
-export async function confirmOrder(deps: OrderDeps, input: { orderId: string }): Promise<OrderWithDetails> {
-  return inTransaction(deps.db, async (tx) => {
-    assertStepAllowed({ id: input.orderId, status: await lockOrderStatus(tx, input.orderId) }, 'confirmOrder');
-    const inTx = { db: tx, clock: deps.clock };
-    await commitReservation(inTx, input);
-    return transitionOrder(inTx, { orderId: input.orderId, to: 'confirmed' });
+export async function confirmOrder(deps: OrderDeps, input: { orderId: string }): Promise<void> {
+  await inTransaction(deps.db, async (tx) => {
+    const order = await lockOrder(tx, input.orderId);
+    assertStepAllowed(order, 'confirmOrder');
+    await commitReservation({ db: tx, clock: deps.clock }, input);
+    await moveLockedOrder(tx, order, { orderId: order.id, to: 'confirmed' }, deps.clock());
   });
 }

@@ -63,10 +63,8 @@ export async function recordEvent<T extends EventType>(
 
 /** The correlation id, user and trace an order's events carry: stored on the order when it was placed. */
 export async function orderEventContext(tx: Prisma.TransactionClient, orderId: string): Promise<EventContext> {
-  const order = await tx.order.findUnique({
-    where: { id: orderId },
-    select: { correlationId: true, userId: true, traceId: true },
-  });
+  const [order] = await tx.$queryRaw<EventContext[]>`
+    SELECT correlation_id AS "correlationId", user_id AS "userId", trace_id AS "traceId" FROM orders WHERE id = ${orderId}::uuid`;
   if (!order) throw new NotFoundError('order', orderId);
   return order;
 }
