@@ -40,10 +40,17 @@ if (major < 20 || (major === 20 && minor < 19)) {
   process.exit(1);
 }
 
-once('.order-saga-deps', ['package-lock.json'], () => {
-  console.log('bootstrap: installing dependencies (npm ci)');
-  sh('npm', ['ci', '--no-audit', '--no-fund']);
-});
+// A checkout whose node_modules links to another's (a git worktree) shares that install: npm ci
+// here would empty the other checkout's node_modules under whatever runs from it.
+const sharedInstall = fs.lstatSync(path.join(root, 'node_modules'), { throwIfNoEntry: false })?.isSymbolicLink();
+if (sharedInstall) {
+  console.log('bootstrap: node_modules is a link to another checkout\'s install; leaving it as it is');
+} else {
+  once('.order-saga-deps', ['package-lock.json'], () => {
+    console.log('bootstrap: installing dependencies (npm ci)');
+    sh('npm', ['ci', '--no-audit', '--no-fund']);
+  });
+}
 
 const schema = path.join(root, 'prisma', 'schema.prisma');
 if (fs.existsSync(schema)) {
