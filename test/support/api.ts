@@ -10,6 +10,7 @@ import { type OrderSagaInput } from '../../workflows/definitions.js';
 import { buildApp } from '../../api/app.js';
 import { signDevToken } from '../../api/auth.js';
 import { createApiPrisma, createKafkaAdmin, createTemporalClient } from '../../api/dependencies.js';
+import { trackPair } from './tcp.js';
 
 export interface TestApi {
   app: FastifyInstance;
@@ -136,14 +137,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   let replyLosingMarker: string | undefined;
   const server = net.createServer((client) => {
     const upstream = net.connect(target.port, target.host);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
+    trackPair(sockets, client, upstream);
     let deaf = false;
     let tail = '';
     // Registered before the pipe, so the connection turns deaf before the request goes on.

@@ -20,6 +20,7 @@ import { createKafka } from '../../events/kafka.js';
 import { type Logger } from '../../runtime/log.js';
 import { provisionTopics, topicSpecs } from '../../events/provision.js';
 import { kafkaNames, type KafkaNames } from '../../events/kafka-names.js';
+import { trackPair } from './tcp.js';
 
 /**
  * The events tests' world: a database of their own (the relay publishes every unpublished row, so
@@ -231,14 +232,7 @@ export async function startSlowBrokerProxy(broker: { host: string; port: number 
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(broker.port, broker.host);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
+    trackPair(sockets, client, upstream);
     client.pipe(upstream);
     // Each chunk of an answer is due `delayMs` after it came, and never before the one ahead of it.
     let delivered = Promise.resolve();
