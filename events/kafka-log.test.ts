@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { testConfig, uniqueName } from '../test/support/env.js';
 import { memoryLogger } from '../test/support/events.js';
-import { createKafka } from './kafka.js';
+import { logLevel } from 'kafkajs';
+import { createKafka, kafkaLogEntry } from './kafka.js';
 
 it("routes kafkajs's own entries through the process's logger, its INFO chatter at debug", async () => {
   const log = memoryLogger();
@@ -24,4 +25,23 @@ it("routes kafkajs's own entries through the process's logger, its INFO chatter 
     await admin.deleteTopics({ topics: [topic] });
     await admin.disconnect();
   }
+});
+
+it('logs an error answer from a broker, which kafkajs hands to its caller to retry, at warn, and its other errors at error', () => {
+  const log = memoryLogger();
+  const write = kafkaLogEntry(log);
+  const at = { timestamp: '2026-11-30T01:40:49.476Z', logger: 'kafkajs' };
+  // What a relay printed on a broker that had just started (seen on npm start from a fresh clone).
+  write({
+    namespace: 'Connection',
+    level: logLevel.ERROR,
+    label: 'ERROR',
+    log: { ...at, message: 'Response InitProducerId(key: 22, version: 1)', error: "The coordinator is loading and hence can't process requests for this group" },
+  });
+  write({ namespace: 'Producer', level: logLevel.ERROR, label: 'ERROR', log: { ...at, message: 'Crash: KafkaJSNonRetriableError' } });
+
+  expect(log.entries.map((e) => [e.level, e.message])).toEqual([
+    ['warn', 'Response InitProducerId(key: 22, version: 1)'],
+    ['error', 'Crash: KafkaJSNonRetriableError'],
+  ]);
 });

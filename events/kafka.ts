@@ -15,14 +15,21 @@ export function createKafka(config: Config, role: string, log?: Logger): Kafka {
   });
 }
 
-function kafkaLogEntry(log: Logger): (entry: LogEntry) => void {
+/**
+ * kafkajs's entries through the process's logger. Its INFO chatter goes to debug. An error answer
+ * from a broker (`Connection`, "Response …") goes to warn: kafkajs throws it to its caller, which
+ * retries what is retriable (a coordinator still loading after a broker start) and reports the rest
+ * through our own log; at error it made a normal cold start look like a fault.
+ */
+export function kafkaLogEntry(log: Logger): (entry: LogEntry) => void {
   return ({ level, namespace, log: entry }) => {
     // Its own time and logger name are the line's already.
     const fields: Record<string, unknown> = { ...entry };
     delete fields.message;
     delete fields.timestamp;
     delete fields.logger;
-    const at = level === logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'debug';
+    const brokerAnswer = namespace === 'Connection' && entry.message.startsWith('Response ');
+    const at = level === logLevel.ERROR && !brokerAnswer ? 'error' : level <= logLevel.WARN ? 'warn' : 'debug';
     log[at]({ kafkajs: namespace, ...fields }, entry.message);
   };
 }
