@@ -20,7 +20,8 @@ export interface ApiConnections {
  */
 export function createTemporalClient(temporal: Config['temporal'], options: { address?: string } = {}): Client {
   const connection = Connection.lazy({
-    address: options.address ?? temporal.address,
+    ...temporal.connection,
+    ...(options.address ? { address: options.address } : {}),
     connectTimeout: '2 seconds',
     interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 2 }))],
     channelArgs: { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 1000 },

@@ -2,11 +2,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { temporalConnectionOptions } from './temporal-connection.js';
 
 /** The repository's root: the stack keeps its state below it unless told otherwise. */
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const port = z.coerce.number().int().min(1).max(65535);
+
+/** An unset variable and an empty one mean the same (a ConfigMap often carries empty keys). */
+const optionalString = z.preprocess((value) => (value === '' ? undefined : value), z.string().optional());
+const optionalBoolean = z.preprocess(
+  (value) => (value === '' ? undefined : value),
+  z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1').optional(),
+);
 
 /** Addresses and networks as proxy-addr (Fastify's trustProxy) reads them, with its named ranges. */
 const proxyAddress = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6(), z.enum(['loopback', 'linklocal', 'uniquelocal'])]);
@@ -59,10 +67,26 @@ const schema = z
     POSTGRES_DB: z.string().default('order_saga'),
     DATABASE_URL: z.string().optional(),
 
+    /** Where the local stack's Temporal server listens, and the address clients use unless TEMPORAL_ADDRESS says otherwise. */
     TEMPORAL_HOST: z.string().default('127.0.0.1'),
     TEMPORAL_PORT: port.default(7233),
     TEMPORAL_UI_PORT: port.default(8233),
     TEMPORAL_NAMESPACE: z.string().default('default'),
+    /**
+     * Temporal's environment configuration (config/temporal-connection.ts): the frontend's host:port,
+     * an API key (Temporal Cloud; turns TLS on), TLS on or off, mTLS files or PEM text, the server's CA
+     * and name.
+     */
+    TEMPORAL_ADDRESS: optionalString,
+    TEMPORAL_API_KEY: optionalString,
+    TEMPORAL_TLS: optionalBoolean,
+    TEMPORAL_TLS_CLIENT_CERT_PATH: optionalString,
+    TEMPORAL_TLS_CLIENT_CERT_DATA: optionalString,
+    TEMPORAL_TLS_CLIENT_KEY_PATH: optionalString,
+    TEMPORAL_TLS_CLIENT_KEY_DATA: optionalString,
+    TEMPORAL_TLS_SERVER_CA_CERT_PATH: optionalString,
+    TEMPORAL_TLS_SERVER_CA_CERT_DATA: optionalString,
+    TEMPORAL_TLS_SERVER_NAME: optionalString,
     TEMPORAL_TASK_QUEUE: z.string().default('order-saga'),
     /** Which Temporal the local stack runs: the CLI's dev server (SQLite, Web UI) or the production server on PostgreSQL. */
     TEMPORAL_SERVER: z.enum(['dev', 'server']).default('dev'),
@@ -176,7 +200,8 @@ const schema = z
       ctx.addIssue({ code: 'custom', path: ['PAYMENT_WEBHOOK_SECRET'], message: 'set PAYMENT_WEBHOOK_SECRET in production' });
     }
   })
-  .transform((env) => {
+  .transform((env, ctx) => {
+    const temporalConnection = temporalConnectionOptions(env, ctx);
     const databaseUrl =
       env.DATABASE_URL ??
       `postgresql://${encodeURIComponent(env.POSTGRES_USER)}:${encodeURIComponent(env.POSTGRES_PASSWORD)}` +
@@ -197,7 +222,11 @@ const schema = z
       temporal: {
         host: env.TEMPORAL_HOST,
         port: env.TEMPORAL_PORT,
-        address: `${env.TEMPORAL_HOST}:${env.TEMPORAL_PORT}`,
+        /** Where clients connect: Connection.connect(connection), NativeConnection.connect(connection). */
+        connection: temporalConnection,
+        address: temporalConnection.address,
+        /** Where the local stack's server listens (stack/): TEMPORAL_HOST:TEMPORAL_PORT. */
+        localAddress: `${env.TEMPORAL_HOST}:${env.TEMPORAL_PORT}`,
         uiPort: env.TEMPORAL_UI_PORT,
         uiUrl: `http://${env.TEMPORAL_HOST}:${env.TEMPORAL_UI_PORT}`,
         namespace: env.TEMPORAL_NAMESPACE,

@@ -19,7 +19,7 @@ async function histories(sources: string[]): Promise<{ workflowId: string; histo
       result.push({ workflowId: source, history: JSON.parse(fs.readFileSync(source, 'utf8')) as unknown });
       continue;
     }
-    client ??= new Client({ connection: await Connection.connect({ address: config.temporal.address }), namespace: config.temporal.namespace });
+    client ??= new Client({ connection: await Connection.connect(config.temporal.connection), namespace: config.temporal.namespace });
     result.push({ workflowId: source, history: await client.workflow.getHandle(source).fetchHistory() });
   }
   await client?.connection.close();

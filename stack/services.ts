@@ -345,7 +345,7 @@ function temporalProductionService({ config, tools, logDir }: ServiceContext): S
             failoverVersionIncrement: 10,
             masterClusterName: 'active',
             currentClusterName: 'active',
-            clusterInformation: { active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: t.address } },
+            clusterInformation: { active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: t.localAddress } },
           },
           dcRedirectionPolicy: { policy: 'noop' },
           dynamicConfigClient: { filepath: dynamicConfig, pollInterval: '10s' },
@@ -359,7 +359,7 @@ function temporalProductionService({ config, tools, logDir }: ServiceContext): S
     }),
     stopSignal: 'SIGTERM',
     async ready() {
-      const connection = await Connection.connect({ address: t.address, connectTimeout: 1000 });
+      const connection = await Connection.connect({ address: t.localAddress, connectTimeout: 1000 });
       try {
         await connection.workflowService.getSystemInfo({});
         return true;
@@ -369,7 +369,7 @@ function temporalProductionService({ config, tools, logDir }: ServiceContext): S
     },
     readyTimeoutMs: 120_000,
     async afterReady() {
-      const connection = await Connection.connect({ address: t.address });
+      const connection = await Connection.connect({ address: t.localAddress });
       try {
         const known = await connection.workflowService.describeNamespace({ namespace: t.namespace }).then(
           () => true,
@@ -384,7 +384,7 @@ function temporalProductionService({ config, tools, logDir }: ServiceContext): S
         await connection.close();
       }
     },
-    urls: [`grpc://${t.address}`],
+    urls: [`grpc://${t.localAddress}`],
   };
 }
 
@@ -419,7 +419,7 @@ function temporalDevService({ config, tools }: ServiceContext): Service {
     }),
     stopSignal: 'SIGTERM',
     async ready() {
-      const connection = await Connection.connect({ address: temporal.address, connectTimeout: 1000 });
+      const connection = await Connection.connect({ address: temporal.localAddress, connectTimeout: 1000 });
       try {
         await connection.workflowService.describeNamespace({ namespace: temporal.namespace });
         const ui = await fetch(temporal.uiUrl, { signal: AbortSignal.timeout(2000) });
@@ -429,6 +429,6 @@ function temporalDevService({ config, tools }: ServiceContext): Service {
       }
     },
     readyTimeoutMs: 60_000,
-    urls: [`grpc://${temporal.address}`, temporal.uiUrl],
+    urls: [`grpc://${temporal.localAddress}`, temporal.uiUrl],
   };
 }

@@ -122,7 +122,7 @@ describe('docker-compose.yml', () => {
   it('points the application at the compose servers, after the migration has run', () => {
     for (const name of ['api', 'worker', 'relay', 'subscribers']) {
       const env = environment(name);
-      expect(env, name).toMatchObject({ POSTGRES_HOST: 'postgres', POSTGRES_PORT: '5432', TEMPORAL_HOST: 'temporal', KAFKA_BROKERS: 'kafka:29092' });
+      expect(env, name).toMatchObject({ POSTGRES_HOST: 'postgres', POSTGRES_PORT: '5432', TEMPORAL_ADDRESS: 'temporal:7233', KAFKA_BROKERS: 'kafka:29092' });
       expect(env.POSTGRES_PASSWORD).toBe(defaults.postgres.password);
       expect(service(name).depends_on).toMatchObject({
         migrate: { condition: 'service_completed_successfully' },

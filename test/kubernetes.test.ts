@@ -64,7 +64,7 @@ const compose = parse(fs.readFileSync(path.join(projectRoot, 'docker-compose.yml
 };
 
 // What the Secret order-saga-secrets holds in a real cluster; stand-ins here, never in the manifests.
-const secretKeys = ['DATABASE_URL', 'JWT_SECRET', 'JWT_JWKS_URL', 'PAYMENT_WEBHOOK_SECRET', 'SMTP_URL', 'POSTGRES_PASSWORD'];
+const secretKeys = ['TEMPORAL_API_KEY', 'TEMPORAL_TLS_CLIENT_KEY_DATA', 'DATABASE_URL', 'JWT_SECRET', 'JWT_JWKS_URL', 'PAYMENT_WEBHOOK_SECRET', 'SMTP_URL', 'POSTGRES_PASSWORD'];
 const secretStandIns = {
   DATABASE_URL: 'postgresql://order_saga:stand-in@db.example.com:5432/order_saga',
   JWT_SECRET: 'a-stand-in-secret-of-at-least-32-chars',
@@ -188,7 +188,7 @@ describe.each(Object.keys(builds) as Build[])('the Kubernetes manifests (%s)', (
   it("take every setting from the config module's variables, and the secrets only from the Secret", () => {
     const { data, config } = configOf(build);
     const known = new Set([...fs.readFileSync(path.join(projectRoot, 'config', 'index.ts'), 'utf8').matchAll(/^ {4}([A-Z][A-Z0-9_]+): /gm)].map((m) => m[1]));
-    expect(known).toContain('TEMPORAL_HOST');
+    expect(known).toContain('TEMPORAL_ADDRESS');
     for (const key of Object.keys(data)) expect(known, `${key} is a setting of config/index.ts`).toContain(key);
     for (const key of secretKeys) expect(data, `${key} belongs in the Secret`).not.toHaveProperty(key);
     expect(config.env).toBe('production');
@@ -210,7 +210,7 @@ describe.each(Object.keys(builds) as Build[])('the Kubernetes manifests (%s)', (
   it("point at the existing clusters, never at the pod's own loopback (the local defaults)", () => {
     const { config } = configOf(build);
     const hosts = {
-      temporal: config.temporal.host,
+      temporal: config.temporal.address.replace(/:\d+$/, ''),
       payments: new URL(config.paymentProvider.url).hostname,
       collector: new URL(config.telemetry.otlpTracesUrl).hostname,
       ...Object.fromEntries(config.kafka.brokers.map((broker, i) => [`kafka broker ${i}`, broker.split(':')[0]])),
@@ -285,8 +285,7 @@ describe('the job that registers the search attributes', () => {
       PATH: `${path.dirname(temporal)}:${process.env.PATH}`,
       // The image's user has a home (with no CLI config in it); so does this run.
       HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'temporal-job-')),
-      TEMPORAL_HOST: config.temporal.host,
-      TEMPORAL_PORT: String(config.temporal.port),
+      TEMPORAL_ADDRESS: address,
       TEMPORAL_NAMESPACE: namespace,
     };
     const runJob = () => exec(job.command![0]!, [...job.command!.slice(1), script], { env });

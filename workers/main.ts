@@ -42,9 +42,9 @@ runProcess({ name: 'order worker', log, deadlineMs: graceMs + config.shutdownDea
   const workflowBundle = config.env === 'production' ? { codePath: bundlePath } : await bundleOrderWorkflows();
 
   const db = createPrisma(config.postgres.url);
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await NativeConnection.connect(config.temporal.connection);
   // The housekeeping starts sagas and keeps its schedule through a client of its own.
-  const clientConnection = await Connection.connect({ address: config.temporal.address });
+  const clientConnection = await Connection.connect(config.temporal.connection);
   const temporal = new Client({ connection: clientConnection, namespace: config.temporal.namespace, interceptors: tracingClientInterceptors() });
   const { taskQueue, namespace } = config.temporal;
   const { intervalSeconds, pendingGraceMs } = config.worker.housekeeping;
