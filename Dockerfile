@@ -11,15 +11,15 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --include=dev --ignore-scripts --no-audit --no-fund
 COPY . .
-# `prisma generate` runs no schema engine, but the CLI insists one is named: any existing file does.
-RUN PRISMA_SCHEMA_ENGINE_BINARY=/usr/local/bin/node npx prisma generate \
- && npm run build:workflows
+RUN node scripts/generate-prisma-client.mjs && npm run build:workflows
 
 FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production NPM_CONFIG_UPDATE_NOTIFIER=false
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# --ignore-scripts: the postinstall's `prisma generate` needs the CLI, a dev dependency; the client
+# generated in the build stage is copied below.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY . .
 COPY --from=build /app/generated ./generated
 COPY --from=build /app/dist ./dist

@@ -1,6 +1,8 @@
 import os from 'node:os';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { temporalConnectionOptions } from './temporal-connection.js';
 
@@ -308,8 +310,23 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Reads and validates the configuration from an environment (the process's by default). */
+/**
+ * Adds the settings of a `.env` file (the repository's by default) to `env`, as `process.loadEnvFile`
+ * does: a variable already set wins, and a missing file adds nothing.
+ */
+export function applyEnvFile(env: NodeJS.ProcessEnv, file = path.join(projectRoot, '.env')): void {
+  if (!fs.existsSync(file)) return;
+  for (const [name, value] of Object.entries(parseEnv(fs.readFileSync(file, 'utf8')))) {
+    if (env[name] === undefined) env[name] = value;
+  }
+}
+
+/**
+ * Reads and validates the configuration from an environment: the process's by default, with the
+ * repository's `.env` under it.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  if (env === process.env) applyEnvFile(env);
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');

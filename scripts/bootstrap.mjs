@@ -54,10 +54,9 @@ if (sharedInstall) {
 
 const schema = path.join(root, 'prisma', 'schema.prisma');
 if (fs.existsSync(schema)) {
+  // npm ci's postinstall generated it too; this catches a schema changed since (a pull, a branch switch).
   once('.order-saga-prisma', ['package-lock.json', 'prisma/schema.prisma'], () => {
-    // `prisma generate` needs no schema engine, but the CLI insists one is named; here none can be
-    // downloaded, so it is pointed at a file that exists and is never run.
-    sh(bin('prisma'), ['generate'], { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: process.execPath });
+    sh(process.execPath, [path.join(root, 'scripts', 'generate-prisma-client.mjs')]);
   });
 }
 

@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from '../config/index.js';
 import { StackError } from '../stack/processes.js';
+import { consoleSay } from '../stack/progress.js';
 import { up } from '../stack/stack.js';
 import { launchApplication, prepareApplication, type RunningApplication } from './application.js';
 
@@ -10,7 +11,7 @@ import { launchApplication, prepareApplication, type RunningApplication } from '
  */
 async function main(): Promise<void> {
   const config = loadConfig();
-  await up(config, { say: (line) => console.log(`start: ${line}`) });
+  await up(config, { say: consoleSay('start: ') });
   await prepareApplication(config, (line) => console.log(`start: ${line}`));
 
   const stopAll = async (code: number) => {

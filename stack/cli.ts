@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { StackError } from './processes.js';
+import { consoleSay } from './progress.js';
 import { down, logFile, serviceNames, status, up, type ServiceName } from './stack.js';
 import { toolPaths } from './tools.js';
 
@@ -29,7 +30,7 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig(flag < 0 ? process.env : { ...process.env, TEMPORAL_SERVER: words[flag + 1] });
   switch (command) {
     case 'up': {
-      const { started, urls } = await up(config, { only: parseServices(rest), say: (line) => console.log(`stack: ${line}`) });
+      const { started, urls } = await up(config, { only: parseServices(rest), say: consoleSay('stack: ') });
       for (const [name, list] of Object.entries(urls)) {
         console.log(`${name.padEnd(9)} ${started.includes(name as ServiceName) ? 'started' : 'running'}  ${list.join('  ')}`);
       }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { projectRoot } from '../config/index.js';
 import { run, StackError, which } from './processes.js';
+import { phase, type Say } from './progress.js';
 
 /** Versions of what the stack downloads or builds; each lives in its own folder of the tool cache. */
 export const versions = {
@@ -77,14 +78,11 @@ async function once(dir: string, install: () => Promise<void>): Promise<boolean>
 }
 
 /** Builds a Go program from the Go module proxy into the folder of `binary` (pure Go, no C toolchain). */
-async function goInstall(what: string, pkg: string, binary: string, logFile: string, say: (line: string) => void): Promise<void> {
+async function goInstall(what: string, pkg: string, binary: string, logFile: string, say: Say): Promise<void> {
   await once(path.dirname(binary), async () => {
     const go = require('go', `builds ${what}`);
-    say(`building ${what} with go install (once)`);
-    await run(go, ['install', pkg], {
-      logFile,
-      env: { ...process.env, CGO_ENABLED: '0', GOBIN: path.dirname(binary), GOFLAGS: '-buildvcs=false' },
-    });
+    const env = { ...process.env, CGO_ENABLED: '0', GOBIN: path.dirname(binary), GOFLAGS: '-buildvcs=false' };
+    await phase(say, `building ${what} with go install (once)`, () => run(go, ['install', pkg], { logFile, env }), { logFile });
   });
 }
 
@@ -92,15 +90,20 @@ async function goInstall(what: string, pkg: string, binary: string, logFile: str
  * The production Temporal server and its SQL tool, built from the server's module (no replace
  * directives) with its schema files copied beside them. Minutes and about 1.6 GB of memory, once.
  */
-async function temporalServer(cacheDir: string, logFile: string, say: (line: string) => void): Promise<NonNullable<ToolPaths['temporalServer']>> {
+async function temporalServer(cacheDir: string, logFile: string, say: Say): Promise<NonNullable<ToolPaths['temporalServer']>> {
   const dir = path.join(cacheDir, `temporal-server-${versions.temporalServer}`);
   const paths = { server: path.join(dir, 'server'), sqlTool: path.join(dir, 'temporal-sql-tool'), schemaDir: path.join(dir, 'schema') };
   await once(dir, async () => {
     const go = require('go', 'builds the Temporal server');
     const module = `go.temporal.io/server@v${versions.temporalServer}`;
-    say(`building the Temporal server ${versions.temporalServer} and its SQL tool with go install (a few minutes, once)`);
     const env = { ...process.env, CGO_ENABLED: '0', GOBIN: dir, GOFLAGS: '-buildvcs=false' };
-    await run(go, ['install', `go.temporal.io/server/cmd/server@v${versions.temporalServer}`, `go.temporal.io/server/cmd/tools/sql@v${versions.temporalServer}`], { logFile, env });
+    const packages = [`go.temporal.io/server/cmd/server@v${versions.temporalServer}`, `go.temporal.io/server/cmd/tools/sql@v${versions.temporalServer}`];
+    await phase(
+      say,
+      `building the Temporal server ${versions.temporalServer} and its SQL tool with go install (a few minutes, once)`,
+      () => run(go, ['install', ...packages], { logFile, env }),
+      { logFile },
+    );
     fs.renameSync(path.join(dir, 'sql'), paths.sqlTool);
     const modCache = execFileSync(go, ['env', 'GOMODCACHE'], { env, encoding: 'utf8' }).trim();
     fs.cpSync(path.join(modCache, module, 'schema', 'postgresql', 'v12'), paths.schemaDir, { recursive: true });
@@ -108,20 +111,18 @@ async function temporalServer(cacheDir: string, logFile: string, say: (line: str
   return paths;
 }
 
-async function temporalCli(cacheDir: string, logFile: string, say: (line: string) => void): Promise<void> {
+async function temporalCli(cacheDir: string, logFile: string, say: Say): Promise<void> {
   const what = `the Temporal CLI ${versions.temporalCli} dev server`;
   await goInstall(what, `github.com/temporalio/cli/cmd/temporal@v${versions.temporalCli}`, toolPaths(cacheDir).temporal, logFile, say);
 }
 
 /** Copies a small pom's dependencies from Maven Central into `<dir>/lib`. */
-async function mavenClasspath(pom: string, dir: string, what: string, logFile: string, say: (line: string) => void): Promise<string> {
+async function mavenClasspath(pom: string, dir: string, what: string, logFile: string, say: Say): Promise<string> {
   const java = require('java', `runs ${what}`);
   await once(dir, async () => {
     const mvn = require('mvn', `downloads ${what} from Maven Central`);
-    say(`downloading ${what} from Maven Central (once)`);
-    await run(mvn, ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${path.join(dir, 'lib')}`], {
-      logFile,
-    });
+    const args = ['-B', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${path.join(dir, 'lib')}`];
+    await phase(say, `downloading ${what} from Maven Central (once)`, () => run(mvn, args, { logFile }), { logFile });
   });
   return java;
 }
@@ -131,16 +132,17 @@ async function mavenClasspath(pom: string, dir: string, what: string, logFile: s
  * in a virtualenv of its own (the system's Python stays as it is), for the test that checks the API
  * against its OpenAPI document; returns its `st`.
  */
-export async function ensureSchemathesis(cacheDir: string, logDir: string, say: (line: string) => void): Promise<string> {
+export async function ensureSchemathesis(cacheDir: string, logDir: string, say: Say): Promise<string> {
   const st = toolPaths(cacheDir).schemathesis;
   const venv = path.dirname(path.dirname(st));
   const logFile = path.join(logDir, 'install.log');
   await once(venv, async () => {
     const python = require('python3', 'runs schemathesis, which checks the API against its OpenAPI document');
-    say(`installing schemathesis ${versions.schemathesis} from PyPI into a virtualenv (once)`);
-    await run(python, ['-m', 'venv', venv], { logFile });
     const requirements = path.join(projectRoot, 'stack', 'schemathesis', 'requirements.txt');
-    await run(path.join(venv, 'bin', 'pip'), ['install', '-q', '--disable-pip-version-check', '-r', requirements], { logFile });
+    await phase(say, `installing schemathesis ${versions.schemathesis} from PyPI into a virtualenv (once)`, async () => {
+      await run(python, ['-m', 'venv', venv], { logFile });
+      await run(path.join(venv, 'bin', 'pip'), ['install', '--disable-pip-version-check', '-r', requirements], { logFile });
+    }, { logFile });
   });
   return st;
 }
@@ -156,7 +158,7 @@ function postgresBinDir(): string | undefined {
 }
 
 /** Debian's PostgreSQL server; installed with apt-get when this runs as root and it is missing. */
-async function postgres(logFile: string, say: (line: string) => void): Promise<string> {
+async function postgres(logFile: string, say: Say): Promise<string> {
   const existing = postgresBinDir();
   if (existing) return existing;
   await aptInstall('postgresql', logFile, say);
@@ -166,7 +168,7 @@ async function postgres(logFile: string, say: (line: string) => void): Promise<s
 }
 
 /** Debian's Chromium, for the tests that look at the Temporal Web UI; installed with apt-get when missing. */
-export async function ensureChromium(logDir: string, say: (line: string) => void): Promise<string> {
+export async function ensureChromium(logDir: string, say: Say): Promise<string> {
   const binary = '/usr/bin/chromium';
   if (fs.existsSync(binary)) return binary;
   await aptInstall('chromium', path.join(logDir, 'install.log'), say);
@@ -174,21 +176,22 @@ export async function ensureChromium(logDir: string, say: (line: string) => void
   return binary;
 }
 
-async function aptInstall(pkg: string, logFile: string, say: (line: string) => void): Promise<void> {
+async function aptInstall(pkg: string, logFile: string, say: Say): Promise<void> {
   if (os.userInfo().uid !== 0 || !which('apt-get')) {
     throw new StackError(`missing prerequisite: Debian package ${pkg}; install it and run again`);
   }
-  say(`installing ${pkg} from Debian's packages (once)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  await run('apt-get', ['update', '-q'], { logFile, env });
-  await run('apt-get', ['install', '-y', '-q', pkg], { logFile, env });
+  await phase(say, `installing ${pkg} from Debian's packages (once)`, async () => {
+    await run('apt-get', ['update', '-q'], { logFile, env });
+    await run('apt-get', ['install', '-y', '-q', pkg], { logFile, env });
+  }, { logFile });
 }
 
 /** Installs whatever is missing into the cache (and PostgreSQL into the system) and returns where it all is. */
 export async function ensureTools(
   cacheDir: string,
   logDir: string,
-  say: (line: string) => void,
+  say: Say,
   options: { temporalServer?: boolean } = {},
 ): Promise<ToolPaths> {
   const paths = toolPaths(cacheDir);
@@ -230,7 +233,7 @@ export function kubernetesToolPaths(cacheDir: string): KubernetesTools {
  * against. Its default schemas live on a host these machines cannot reach, so they are made here
  * from the OpenAPI v3 documents that ship in the k8s.io/kubernetes module (Go module proxy).
  */
-export async function ensureKubernetesTools(cacheDir: string, logDir: string, say: (line: string) => void): Promise<KubernetesTools> {
+export async function ensureKubernetesTools(cacheDir: string, logDir: string, say: Say): Promise<KubernetesTools> {
   const paths = kubernetesToolPaths(cacheDir);
   const logFile = path.join(logDir, 'install.log');
   await goInstall(`kustomize ${versions.kustomize}`, `sigs.k8s.io/kustomize/kustomize/v5@v${versions.kustomize}`, paths.kustomize, logFile, say);

@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { loadConfig, projectRoot } from '../config/index.js';
 import { down, stackDirs, up, type ServiceName } from '../stack/stack.js';
+import { consoleSay } from '../stack/progress.js';
 import { ensureChromium, ensureSchemathesis } from '../stack/tools.js';
 
 declare module 'vitest' {
@@ -21,7 +22,7 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const config = loadConfig();
-  const say = (line: string) => console.log(`stack: ${line}`);
+  const say = consoleSay('stack: ');
   const { started } = await up(config, { say });
   await ensureChromium(stackDirs(config).logDir, say);
   await ensureSchemathesis(config.stack.cacheDir, stackDirs(config).logDir, say);
