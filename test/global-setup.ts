@@ -6,6 +6,7 @@ import { loadConfig, projectRoot } from '../config/index.js';
 import { down, stackDirs, up, type ServiceName } from '../stack/stack.js';
 import { consoleSay } from '../stack/progress.js';
 import { ensureChromium, ensureSchemathesis } from '../stack/tools.js';
+import { terminateRunWorkflows } from './support/temporal.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,7 +19,8 @@ declare module 'vitest' {
 
 /**
  * Brings the stack up once for the whole run (reusing one that already runs), gives the run fresh
- * data (its own database, its own id for topics and task queues), and stops what it started.
+ * data (its own database, its own id for topics and task queues); at the end, terminates the
+ * workflows its task queues still run and stops what it started.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const config = loadConfig();
@@ -46,6 +48,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('runId', runId);
 
   return async () => {
+    const terminated = await terminateRunWorkflows(config, runId);
+    if (terminated.length) say(`terminated ${terminated.length} workflow(s) the tests left running`);
     const cleanup = new pg.Client({ connectionString: config.postgres.url });
     await cleanup.connect();
     await cleanup.query(`DROP DATABASE IF EXISTS ${cleanup.escapeIdentifier(database)} WITH (FORCE)`);
