@@ -6,6 +6,7 @@ import type { Prisma, ReservationStatus } from '../generated/prisma/client.js';
 import type { Clock } from './clock.js';
 import { IllegalTransitionError, NotFoundError, OutOfStockError, ValidationError, type StockShortage } from './errors.js';
 import { orderEventContext, recordEvent } from './outbox.js';
+import { recordStockChanges } from './stock-events.js';
 
 export interface InventoryDeps {
   db: Db;
@@ -275,7 +276,8 @@ export async function releaseReservation(
 
 /**
  * Finalises an order's reservation when the order is confirmed: the units leave stock
- * (on_hand and reserved both drop). Idempotent; a released or expired reservation cannot be committed.
+ * (on_hand and reserved both drop), announced as `inventory.committed` and, per product and
+ * warehouse, `product.stock_changed`. Idempotent; a released or expired reservation cannot be committed.
  */
 export async function commitReservation(deps: InventoryDeps, input: { orderId: string }): Promise<ReservationView> {
   return inTransaction(deps.db, async (tx) => {
@@ -287,13 +289,15 @@ export async function commitReservation(deps: InventoryDeps, input: { orderId: s
     }
     const now = deps.clock();
     const view = await closeReservation(tx, reservation, 'committed', now);
+    const context = await orderEventContext(tx, view.orderId);
     await recordEvent(tx, {
       eventType: 'inventory.committed',
       aggregate: { type: 'order', id: view.orderId },
-      context: await orderEventContext(tx, view.orderId),
+      context,
       occurredAt: now,
       data: { reservation_id: view.id, order_id: view.orderId, reservations: eventLines(view.lines) },
     });
+    await recordStockChanges(tx, { productWarehouses: view.lines, context, occurredAt: now, occurrence: `commit:${view.id}` });
     return view;
   });
 }
