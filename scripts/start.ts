@@ -39,6 +39,7 @@ The order saga is running.
 
   Mail (dev)        ${config.mail.smtpUrl ? 'SMTP' : config.mail.dir}
 
+  An order's saga:      ${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows/order-<order_id>
   A token for the API:  npm run token -- <user-id> [--admin]
   The Temporal CLI:     npm run stack -- temporal workflow list
   Ctrl-C stops the application; npm run stack -- down stops the servers.`);

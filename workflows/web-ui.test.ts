@@ -1,6 +1,9 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../config/index.js';
 import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
 import { FakePaymentProvider, testTokens } from '../fake-payment-provider/provider.js';
@@ -14,7 +17,7 @@ const prisma = createPrisma(config.postgres.url);
 afterAll(() => prisma.$disconnect());
 
 describe('the Temporal Web UI', () => {
-  it('finds a saga by its OrderId and OrderStatus and shows it completed', async () => {
+  it('finds a saga by its OrderId and OrderStatus and shows it completed; the README link to an order opens its history', async () => {
     const product = await createStockedProduct(prisma, { units: [1] });
     const order = await placeOrder(prisma, systemClock, [{ productId: product.productId }]);
     const taskQueue = uniqueName('web-ui');
@@ -48,6 +51,15 @@ describe('the Temporal Web UI', () => {
       expect(listing).toMatch(/\b1\s+Workflow\b/);
       expect(listing).toMatch(/Completed/);
       await page.screenshot({ path: `${config.stack.stateDir}/logs/web-ui-search.png` });
+
+      // The README's link to one order's saga opens its latest run's history.
+      const readme = fs.readFileSync(path.join(projectRoot, 'README.md'), 'utf8');
+      const linkForm = /`(http:\/\/127\.0\.0\.1:8233\/namespaces\/default\/workflows\/order-<order_id>)`/.exec(readme)?.[1];
+      expect(linkForm, 'the README shows the link to an order\'s saga').toBeDefined();
+      const link = linkForm!.replace('http://127.0.0.1:8233', config.temporal.uiUrl).replace('/default/', `/${config.temporal.namespace}/`).replace('<order_id>', order.id);
+      await page.goto(link);
+      await expect.poll(() => page.url(), { timeout: 15_000 }).toMatch(new RegExp(`/workflows/${orderWorkflowId(order.id)}/[0-9a-f-]{36}/history$`));
+      await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toMatch(/Completed/);
     } finally {
       await browser.close();
     }
