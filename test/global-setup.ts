@@ -48,8 +48,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('runId', runId);
 
   return async () => {
-    const terminated = await terminateRunWorkflows(config, runId);
-    if (terminated.length) say(`terminated ${terminated.length} workflow(s) the tests left running`);
+    await terminateRunWorkflows(config, runId).then(
+      (terminated) => terminated.length && say(`terminated ${terminated.length} workflow(s) the tests left running`),
+      // The database is dropped and the stack stopped all the same.
+      (error: Error) => say(`could not terminate the workflows the tests left running: ${error.message}`),
+    );
     const cleanup = new pg.Client({ connectionString: config.postgres.url });
     await cleanup.connect();
     await cleanup.query(`DROP DATABASE IF EXISTS ${cleanup.escapeIdentifier(database)} WITH (FORCE)`);
