@@ -69,6 +69,22 @@ describe('the stack command', () => {
     ]);
   });
 
+  it('shows starting a server as a phase with its elapsed time, in plain lines when not on a terminal', async () => {
+    const env = { STACK_STATE_DIR: tempDir('stack-progress-'), POSTGRES_PORT: String(await freePort()) };
+    try {
+      const result = stackCli(['up', 'postgres'], env);
+      expect(result.code, result.stderr).toBe(0);
+      const lines = result.stdout.trim().split('\n');
+      expect(lines).toContain('stack: starting postgres …');
+      expect(lines.some((line) => /^stack: starting postgres: done after \d+ s$/.test(line))).toBe(true);
+      expect(result.stdout).not.toContain('\r');
+    } finally {
+      stackCli(['down'], env);
+      const elsewhere = path.join(env.STACK_STATE_DIR, 'postgres-location');
+      if (fs.existsSync(elsewhere)) fs.rmSync(fs.readFileSync(elsewhere, 'utf8').trim(), { recursive: true, force: true });
+    }
+  });
+
   it('refuses an unknown service by name', () => {
     const result = stackCli(['up', 'redis'], {});
     expect(result.code).toBe(1);

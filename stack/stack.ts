@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.js';
 import { livePid, portIsFree, spawnDetached, StackError, stopByPidFile, waitUntil } from './processes.js';
+import { phase, type Say } from './progress.js';
 import { kafkaService, postgresService, temporalService, type Service } from './services.js';
 import { ensureTools, toolPaths, type ToolPaths } from './tools.js';
 
@@ -34,7 +35,7 @@ export interface UpResult {
  */
 export async function up(
   config: Config,
-  options: { only?: readonly ServiceName[]; say?: (line: string) => void } = {},
+  options: { only?: readonly ServiceName[]; say?: Say } = {},
 ): Promise<UpResult> {
   const say = options.say ?? (() => undefined);
   const { logDir, runDir } = stackDirs(config);
@@ -60,21 +61,25 @@ export async function up(
         }
       }
       await service.prepare();
-      say(`starting ${service.name}`);
       spawnDetached({ ...service.launch(), pidFile: pidFile(config, service.name), logFile: logFile(config, service.name) });
       started.push(service.name);
     }
-    await waitUntil(
-      service.name,
-      async () => {
-        if (livePid(pidFile(config, service.name)) === undefined) {
-          throw new StackError(`${service.name} exited while starting; see ${logFile(config, service.name)}`);
-        }
-        return service.ready();
-      },
-      service.readyTimeoutMs,
-      `see ${logFile(config, service.name)}`,
-    ).catch(async (error: unknown) => {
+    const ready = () =>
+      waitUntil(
+        service.name,
+        async () => {
+          if (livePid(pidFile(config, service.name)) === undefined) {
+            throw new StackError(`${service.name} exited while starting; see ${logFile(config, service.name)}`);
+          }
+          return service.ready();
+        },
+        service.readyTimeoutMs,
+        `see ${logFile(config, service.name)}`,
+      );
+    const starting = started.includes(service.name)
+      ? phase(say, `starting ${service.name}`, ready, { logFile: logFile(config, service.name) })
+      : ready();
+    await starting.catch(async (error: unknown) => {
       // A server that never came up is stopped again, so the next `up` starts from a clean slate.
       if (started.includes(service.name)) await stopByPidFile(pidFile(config, service.name), 'SIGKILL', 0);
       throw error;
