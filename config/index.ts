@@ -7,6 +7,8 @@ import { z } from 'zod';
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const port = z.coerce.number().int().min(1).max(65535);
+/** A port to listen on, or 0 for none. */
+const optionalPort = z.coerce.number().int().min(0).max(65535);
 
 /** Addresses and networks as proxy-addr (Fastify's trustProxy) reads them, with its named ranges. */
 const proxyAddress = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6(), z.enum(['loopback', 'linklocal', 'uniquelocal'])]);
@@ -155,6 +157,18 @@ const schema = z
     OTEL_EXPORTER_OTLP_ENDPOINT: z.url().default('http://127.0.0.1:4318'),
     /** `service.namespace` of every process's spans; each process names its own service (order-api, order-worker…). */
     OTEL_SERVICE_NAMESPACE: z.string().min(1).default('order-saga'),
+
+    /**
+     * Where each process serves its Prometheus `/metrics`: the address, and one port per process
+     * (0: no endpoint). The defaults sit beside the OpenTelemetry Prometheus exporter's 9464, clear of the stack's ports.
+     */
+    METRICS_HOST: z.string().default('127.0.0.1'),
+    API_METRICS_PORT: optionalPort.default(9464),
+    WORKER_METRICS_PORT: optionalPort.default(9465),
+    RELAY_METRICS_PORT: optionalPort.default(9466),
+    SUBSCRIBERS_METRICS_PORT: optionalPort.default(9467),
+    /** The Temporal SDK's own Prometheus endpoint, on loopback only: the worker's `/metrics` serves its series with its own. */
+    WORKER_TEMPORAL_METRICS_PORT: port.default(9468),
   })
   .superRefine((env, ctx) => {
     if (env.KAFKA_MIN_INSYNC_REPLICAS !== undefined && env.KAFKA_MIN_INSYNC_REPLICAS > env.KAFKA_REPLICATION_FACTOR) {
@@ -269,6 +283,16 @@ const schema = z
         exporter: env.OTEL_TRACES_EXPORTER,
         otlpTracesUrl: `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`,
         serviceNamespace: env.OTEL_SERVICE_NAMESPACE,
+      },
+      metrics: {
+        host: env.METRICS_HOST,
+        ports: {
+          api: env.API_METRICS_PORT,
+          worker: env.WORKER_METRICS_PORT,
+          relay: env.RELAY_METRICS_PORT,
+          subscribers: env.SUBSCRIBERS_METRICS_PORT,
+        },
+        temporalPort: env.WORKER_TEMPORAL_METRICS_PORT,
       },
     };
   });
