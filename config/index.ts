@@ -53,6 +53,11 @@ const schema = z
     STACK_CACHE_DIR: z
       .string()
       .default(path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'order-saga')),
+    /** Whether the local stack runs Jaeger (`--traces`), and npm start sends the processes' spans to it. */
+    STACK_TRACES: z.stringbool().default(false),
+    /** Jaeger's query API and UI, and its OTLP/HTTP receiver (the default OTEL_EXPORTER_OTLP_ENDPOINT). */
+    JAEGER_UI_PORT: port.default(16686),
+    JAEGER_OTLP_PORT: port.default(4318),
 
     POSTGRES_HOST: z.string().default('127.0.0.1'),
     POSTGRES_PORT: port.default(55432),
@@ -199,7 +204,14 @@ const schema = z
       env: env.NODE_ENV,
       logLevel: env.LOG_LEVEL,
       shutdownDeadlineMs: env.SHUTDOWN_DEADLINE_SECONDS * 1000,
-      stack: { stateDir: path.resolve(env.STACK_STATE_DIR), cacheDir: path.resolve(env.STACK_CACHE_DIR) },
+      stack: { stateDir: path.resolve(env.STACK_STATE_DIR), cacheDir: path.resolve(env.STACK_CACHE_DIR), traces: env.STACK_TRACES },
+      jaeger: {
+        host: '127.0.0.1',
+        uiPort: env.JAEGER_UI_PORT,
+        uiUrl: `http://127.0.0.1:${env.JAEGER_UI_PORT}`,
+        otlpPort: env.JAEGER_OTLP_PORT,
+        otlpUrl: `http://127.0.0.1:${env.JAEGER_OTLP_PORT}`,
+      },
       postgres: {
         host: env.POSTGRES_HOST,
         port: env.POSTGRES_PORT,

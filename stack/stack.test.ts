@@ -72,7 +72,7 @@ describe('the stack command', () => {
   it('refuses an unknown service by name', () => {
     const result = stackCli(['up', 'redis'], {});
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe('stack: unknown service \'redis\'; the services are postgres, kafka, temporal');
+    expect(result.stderr.trim()).toBe('stack: unknown service \'redis\'; the services are postgres, kafka, temporal, jaeger');
   });
 });
 
