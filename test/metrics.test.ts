@@ -97,7 +97,7 @@ describe('the metrics of the running application', () => {
     for (const deadline = Date.now() + 30_000; (await lastEventsSeen()) < 2 && Date.now() < deadline; ) await sleep(250);
     after = { api: await scrape('api'), worker: await scrape('worker'), relay: await scrape('relay'), subscribers: await scrape('subscribers') };
     if (process.env.METRICS_TEST_DEBUG) for (const name of Object.keys(endpoints)) console.log(await (await fetch(endpoints[name as keyof typeof endpoints])).text());
-  }, 120_000);
+  }, 180_000);
 
   afterAll(async () => {
     await app?.stop();
