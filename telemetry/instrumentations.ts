@@ -19,7 +19,8 @@ import { PrismaInstrumentation } from '@prisma/instrumentation';
  */
 export const instrumentations = [
   new HttpInstrumentation({
-    ignoreIncomingRequestHook: () => true,
+    // Not ignoreIncomingRequestHook: it runs an ignored request with tracing suppressed, the API's span included.
+    disableIncomingRequestInstrumentation: true,
     // The worker reading the Temporal SDK's metrics endpoint is no call of the application's.
     ignoreOutgoingRequestHook: (request) => request.path === '/metrics',
     requireParentforOutgoingSpans: true,
