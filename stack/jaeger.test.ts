@@ -1,21 +1,13 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { trace } from '@opentelemetry/api';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../config/index.js';
 import { initTelemetry } from '../telemetry/index.js';
+import { freePort } from '../test/support/env.js';
 import { down, up } from './stack.js';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface JaegerTrace {
   spans: { operationName: string; processID: string }[];
