@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { StackError } from '../stack/processes.js';
-import { up } from '../stack/stack.js';
+import { status, up } from '../stack/stack.js';
 import { launchApplication, prepareApplication, type RunningApplication } from './application.js';
 
 /**
@@ -9,10 +9,11 @@ import { launchApplication, prepareApplication, type RunningApplication } from '
  * Ctrl-C stops the application; the stack keeps running (`npm run stack -- down` stops it).
  */
 async function main(): Promise<void> {
-  // `npm start -- --traces`: Jaeger too, and every process sends it its spans.
+  // `npm start -- --traces`: Jaeger too; while it runs, every process sends it its spans.
   const config = loadConfig(process.argv.includes('--traces') ? { ...process.env, STACK_TRACES: 'true' } : process.env);
   const { urls } = await up(config, { say: (line) => console.log(`start: ${line}`) });
-  const traced = urls.jaeger !== undefined;
+  // Asked for now, or left running by `npm run stack -- up --traces`.
+  const traced = urls.jaeger !== undefined || (await status(config)).some((s) => s.name === 'jaeger' && s.answering);
   await prepareApplication(config, (line) => console.log(`start: ${line}`));
 
   const stopAll = async (code: number) => {
