@@ -8,6 +8,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import {
+  AlwaysOffSampler,
   BatchSpanProcessor,
   ConsoleSpanExporter,
   NodeTracerProvider,
@@ -19,7 +20,7 @@ import {
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_NAMESPACE } from '@opentelemetry/semantic-conventions';
 import { type Config } from '../config/index.js';
 import { type Logger } from '../runtime/log.js';
-import { instrumentations } from './instrumentations.js';
+import { instrumentations, prismaInstrumentation } from './instrumentations.js';
 
 export interface TelemetryOptions {
   /** `service.name` of this process's spans and metrics: order-api, order-worker, outbox-relay… (OTEL_SERVICE_NAME overrides it). */
@@ -68,8 +69,8 @@ function spanProcessorFor(telemetry: Config['telemetry'], exporter: SpanExporter
  * (`OTEL_TRACES_EXPORTER`; the sampler as `OTEL_TRACES_SAMPLER` says, always on by default), W3C
  * trace context as the propagator, AsyncLocalStorage to carry the active span across awaits, and a
  * meter provider read in Prometheus format (`serveMetrics`). Call it first thing in a process's
- * entry point. With the exporter `none`, spans are still made, so trace ids and `traceparent`
- * headers flow end to end.
+ * entry point. With the exporter `none`, spans are still made (unrecorded), so trace ids and
+ * `traceparent` headers flow end to end.
  */
 export function initTelemetry(config: Config, options: TelemetryOptions): Telemetry {
   // The SDK reports what goes wrong (a collector that cannot be reached) through its diag logger.
@@ -79,7 +80,12 @@ export function initTelemetry(config: Config, options: TelemetryOptions): Teleme
     [ATTR_SERVICE_NAMESPACE]: config.telemetry.serviceNamespace,
   }).merge(detectResources({ detectors: [envDetector] }));
   const spanProcessor = spanProcessorFor(config.telemetry, options.exporter);
-  const tracerProvider = new NodeTracerProvider({ resource, spanProcessors: [spanProcessor] });
+  // Exporting nowhere, spans are made unrecorded: their ids still propagate (trace ids on log lines,
+  // in events, in traceparent headers), without the cost of recording the spans of every statement.
+  const exporting = options.exporter !== undefined || config.telemetry.exporter !== 'none';
+  const tracerProvider = new NodeTracerProvider({ resource, spanProcessors: [spanProcessor], ...(!exporting && { sampler: new AlwaysOffSampler() }) });
+  if (exporting) prismaInstrumentation.enable();
+  else prismaInstrumentation.disable();
   tracerProvider.register({ propagator: new W3CTraceContextPropagator(), contextManager: new AsyncLocalStorageContextManager() });
 
   const prometheus = new PrometheusExporter({ preventServerStart: true });

@@ -4,6 +4,12 @@ import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { PrismaInstrumentation } from '@prisma/instrumentation';
 
+/** Spans only, no metrics: idle while no span is exported (initTelemetry), since it costs Prisma's every query. */
+export const prismaInstrumentation = new PrismaInstrumentation({
+  // The statements themselves are node-postgres's spans; Prisma's own steps around them are CPU, not I/O.
+  ignoreSpanTypes: ['prisma:client:serialize', 'prisma:client:compile', 'prisma:client:db_query'],
+});
+
 /**
  * The standard instrumentations, registered when this module is loaded: node-postgres is patched as
  * it is loaded, so every entry point imports this module before anything that imports `pg`
@@ -27,8 +33,7 @@ export const instrumentations = [
   }),
   new UndiciInstrumentation({ requireParentforSpans: true }),
   new PgInstrumentation({ requireParentSpan: true }),
-  // The statements themselves are node-postgres's spans; Prisma's own steps around them are CPU, not I/O.
-  new PrismaInstrumentation({ ignoreSpanTypes: ['prisma:client:serialize', 'prisma:client:compile', 'prisma:client:db_query'] }),
+  prismaInstrumentation,
 ];
 
 registerInstrumentations({ instrumentations });
