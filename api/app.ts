@@ -20,6 +20,7 @@ import { systemClock, type Clock } from '../domain/clock.js';
 import { type PrismaClient } from '../generated/prisma/client.js';
 import auth from './plugins/auth.js';
 import correlation, { REQUEST_ID_HEADER, requestIdOf } from './plugins/correlation.js';
+import httpMetrics from './plugins/http-metrics.js';
 import problems from './plugins/problems.js';
 import services from './plugins/services.js';
 import tracing from './plugins/tracing.js';
@@ -68,6 +69,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // First, so that the request's span covers every other hook.
   await app.register(tracing);
+  await app.register(httpMetrics);
   await app.register(helmet);
   await app.register(cors, {
     origin: config.api.corsOrigins.includes('*') ? '*' : config.api.corsOrigins,

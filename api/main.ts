@@ -1,3 +1,4 @@
+import '../telemetry/instrumentations.js';
 import { loadConfig } from '../config/index.js';
 import { runProcess } from '../runtime/lifecycle.js';
 import { createLogger } from '../runtime/log.js';
@@ -13,6 +14,7 @@ const config = loadConfig();
 const log = createLogger('api', config.logLevel);
 runProcess({ name: 'api', log, deadlineMs: config.shutdownDeadlineMs }, async () => {
   const telemetry = initTelemetry(config, { serviceName: config.api.serviceName });
+  await telemetry.serveMetrics({ host: config.metrics.host, port: config.metrics.ports.api, log });
   const connections = createConnections(config);
   const app = await buildApp({ config, ...connections, logger: log });
   await app.listen({ host: config.api.host, port: config.api.port });

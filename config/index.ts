@@ -10,6 +10,8 @@ import { temporalConnectionOptions } from './temporal-connection.js';
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const port = z.coerce.number().int().min(1).max(65535);
+/** A port to listen on, or 0 for none. */
+const optionalPort = z.coerce.number().int().min(0).max(65535);
 
 /** An unset variable and an empty one mean the same (a ConfigMap often carries empty keys). */
 const optionalString = z.preprocess((value) => (value === '' ? undefined : value), z.string().optional());
@@ -61,6 +63,11 @@ const schema = z
     STACK_CACHE_DIR: z
       .string()
       .default(path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'order-saga')),
+    /** Whether the local stack runs Jaeger (`--traces`), and npm start sends the processes' spans to it. */
+    STACK_TRACES: z.stringbool().default(false),
+    /** Jaeger's query API and UI, and its OTLP/HTTP receiver (the default OTEL_EXPORTER_OTLP_ENDPOINT). */
+    JAEGER_UI_PORT: port.default(16686),
+    JAEGER_OTLP_PORT: port.default(4318),
 
     POSTGRES_HOST: z.string().default('127.0.0.1'),
     POSTGRES_PORT: port.default(55432),
@@ -181,6 +188,18 @@ const schema = z
     OTEL_EXPORTER_OTLP_ENDPOINT: z.url().default('http://127.0.0.1:4318'),
     /** `service.namespace` of every process's spans; each process names its own service (order-api, order-worker…). */
     OTEL_SERVICE_NAMESPACE: z.string().min(1).default('order-saga'),
+
+    /**
+     * Where each process serves its Prometheus `/metrics`: the address, and one port per process
+     * (0: no endpoint). The defaults sit beside the OpenTelemetry Prometheus exporter's 9464, clear of the stack's ports.
+     */
+    METRICS_HOST: z.string().default('127.0.0.1'),
+    API_METRICS_PORT: optionalPort.default(9464),
+    WORKER_METRICS_PORT: optionalPort.default(9465),
+    RELAY_METRICS_PORT: optionalPort.default(9466),
+    SUBSCRIBERS_METRICS_PORT: optionalPort.default(9467),
+    /** The Temporal SDK's own Prometheus endpoint, on loopback only: the worker's `/metrics` serves its series with its own. */
+    WORKER_TEMPORAL_METRICS_PORT: port.default(9468),
   })
   .superRefine((env, ctx) => {
     if (env.KAFKA_MIN_INSYNC_REPLICAS !== undefined && env.KAFKA_MIN_INSYNC_REPLICAS > env.KAFKA_REPLICATION_FACTOR) {
@@ -212,7 +231,14 @@ const schema = z
       env: env.NODE_ENV,
       logLevel: env.LOG_LEVEL,
       shutdownDeadlineMs: env.SHUTDOWN_DEADLINE_SECONDS * 1000,
-      stack: { stateDir: path.resolve(env.STACK_STATE_DIR), cacheDir: path.resolve(env.STACK_CACHE_DIR) },
+      stack: { stateDir: path.resolve(env.STACK_STATE_DIR), cacheDir: path.resolve(env.STACK_CACHE_DIR), traces: env.STACK_TRACES },
+      jaeger: {
+        host: '127.0.0.1',
+        uiPort: env.JAEGER_UI_PORT,
+        uiUrl: `http://127.0.0.1:${env.JAEGER_UI_PORT}`,
+        otlpPort: env.JAEGER_OTLP_PORT,
+        otlpUrl: `http://127.0.0.1:${env.JAEGER_OTLP_PORT}`,
+      },
       postgres: {
         host: env.POSTGRES_HOST,
         port: env.POSTGRES_PORT,
@@ -300,6 +326,16 @@ const schema = z
         exporter: env.OTEL_TRACES_EXPORTER,
         otlpTracesUrl: `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`,
         serviceNamespace: env.OTEL_SERVICE_NAMESPACE,
+      },
+      metrics: {
+        host: env.METRICS_HOST,
+        ports: {
+          api: env.API_METRICS_PORT,
+          worker: env.WORKER_METRICS_PORT,
+          relay: env.RELAY_METRICS_PORT,
+          subscribers: env.SUBSCRIBERS_METRICS_PORT,
+        },
+        temporalPort: env.WORKER_TEMPORAL_METRICS_PORT,
       },
     };
   });

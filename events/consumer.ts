@@ -14,6 +14,7 @@ import { type Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import { type Logger } from '../runtime/log.js';
 import { isEventType, readEvent, type EventEnvelope, type EventType } from '../domain/events/schemas.js';
 import { consumerGroups, type ConsumerGroup, type Topic } from '../domain/events/topics.js';
+import { consumerMetrics } from './consumer-metrics.js';
 import { type IdempotentProducer } from './kafka.js';
 import { type KafkaNames } from './kafka-names.js';
 
@@ -123,6 +124,7 @@ export interface RunningSubscriber {
 export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subscriber): Promise<RunningSubscriber> {
   const { kafka, names, log } = deps;
   const groupId = names.group(subscriber.group);
+  const counters = consumerMetrics(subscriber.group);
   const stopping = new AbortController();
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
   await consumer.connect();
@@ -162,10 +164,12 @@ export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subs
   const handleWithRetries = async (
     event: EventEnvelope,
     heartbeat: () => Promise<void>,
+    topic: Topic,
   ): Promise<{ error: unknown; attempts: number } | undefined> => {
     for (let attempts = 1; ; attempts += 1) {
       try {
         const outcome = await handle(event);
+        counters.message(topic, outcome);
         if (outcome === 'duplicate') log.info({ group: groupId, eventId: event.event_id }, 'event already handled; skipped');
         return undefined;
       } catch (error) {
@@ -212,11 +216,13 @@ export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subs
         },
       ],
     });
+    counters.message(canonical, 'dead_lettered');
     log.error({ err: error, group: groupId, topic, partition, offset: message.offset, attempts }, 'event sent to the dead-letter topic');
   };
 
   await consumer.run({
     eachMessage: async ({ topic, partition, message, heartbeat }) => {
+      const canonical = names.topicOf(topic) as Topic;
       const parent = propagation.extract(ROOT_CONTEXT, message.headers ?? {}, headerGetter);
       const span = tracer.startSpan(
         `${topic} process`,
@@ -242,9 +248,12 @@ export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subs
             await deadLetter(span, { topic, partition, message }, { error, attempts: 0 });
             return;
           }
-          if (!event) return;
+          if (!event) {
+            counters.message(canonical, 'ignored');
+            return;
+          }
           span.setAttribute('messaging.message.id', event.event_id);
-          const failure = await handleWithRetries(event, heartbeat);
+          const failure = await handleWithRetries(event, heartbeat, canonical);
           if (failure) await deadLetter(span, { topic, partition, message }, failure);
         } finally {
           span.end();

@@ -1,7 +1,7 @@
-import { ConfigError, loadConfig } from '../config/index.js';
+import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { StackError } from '../stack/processes.js';
 import { consoleSay } from '../stack/progress.js';
-import { up } from '../stack/stack.js';
+import { status, up } from '../stack/stack.js';
 import { launchApplication, prepareApplication, type RunningApplication } from './application.js';
 
 /**
@@ -10,8 +10,11 @@ import { launchApplication, prepareApplication, type RunningApplication } from '
  * Ctrl-C stops the application; the stack keeps running (`npm run stack -- down` stops it).
  */
 async function main(): Promise<void> {
-  const config = loadConfig();
-  await up(config, { say: consoleSay('start: ') });
+  // `npm start -- --traces`: Jaeger too; while it runs, every process sends it its spans.
+  const config = loadConfig(process.argv.includes('--traces') ? { ...process.env, STACK_TRACES: 'true' } : process.env);
+  const { urls } = await up(config, { say: consoleSay('start: ') });
+  // Asked for now, or left running by `npm run stack -- up --traces`.
+  const traced = urls.jaeger !== undefined || (await status(config)).some((s) => s.name === 'jaeger' && s.answering);
   await prepareApplication(config, (line) => console.log(`start: ${line}`));
 
   const stopAll = async (code: number) => {
@@ -19,6 +22,8 @@ async function main(): Promise<void> {
     process.exit(code);
   };
   const launching: Promise<RunningApplication> = launchApplication({
+    // Unless told to export elsewhere (OTEL_TRACES_EXPORTER).
+    env: traced && config.telemetry.exporter === 'none' ? { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: config.jaeger.otlpUrl } : {},
     onExit: (name, code) => {
       console.error(`start: ${name} exited (${code}); stopping the others`);
       void stopAll(1);
@@ -36,6 +41,8 @@ The order saga is running.
   Temporal server   ${config.temporal.address} (namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue})
   Kafka             ${config.kafka.brokers.join(',')}
   PostgreSQL        ${config.postgres.url.replace(/:[^:@/]+@/, ':***@')}
+  Metrics           ${metricsUrls(config).join('  ') || 'off'}
+  Traces            ${traced ? `${config.jaeger.uiUrl}/api/traces/<trace id>   (Jaeger; its UI is a placeholder, see the README)` : 'npm start -- --traces runs Jaeger and sends them there'}
 
   Mail (dev)        ${config.mail.smtpUrl ? 'SMTP' : config.mail.dir}
 
@@ -43,6 +50,12 @@ The order saga is running.
   A token for the API:  npm run token -- <user-id> [--admin]
   The Temporal CLI:     npm run stack -- temporal workflow list
   Ctrl-C stops the application; npm run stack -- down stops the servers.`);
+}
+
+/** Each process's /metrics, in the order npm start runs them. */
+function metricsUrls(config: Config): string[] {
+  const { host, ports } = config.metrics;
+  return [ports.worker, ports.api, ports.relay, ports.subscribers].filter((port) => port !== 0).map((port) => `http://${host}:${port}/metrics`);
 }
 
 main().catch((error: unknown) => {

@@ -7,10 +7,11 @@ import { toolPaths } from './tools.js';
 
 const usage = `usage: npm run stack -- <command> [service...]
   up [service...]      install what is missing, start the services, wait until they answer
-                       (--temporal server: Temporal's production server on PostgreSQL instead of the dev server)
+                       (--temporal server: Temporal's production server on PostgreSQL instead of the dev server;
+                        --traces: Jaeger too, built once, for the traces npm start sends it)
   down [service...]    stop the services this stack started
   status               which services run, and where
-  logs <service>       the last lines of a service's log (postgres, kafka, temporal)
+  logs <service>       the last lines of a service's log (postgres, kafka, temporal, jaeger)
   temporal <args...>   the Temporal CLI that the stack installed, pointed at the local server`;
 
 function parseServices(names: string[]): ServiceName[] {
@@ -24,10 +25,11 @@ function parseServices(names: string[]): ServiceName[] {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...words] = argv;
-  // `--temporal server|dev` is TEMPORAL_SERVER for this command.
+  // `--temporal server|dev` is TEMPORAL_SERVER for this command, `--traces` STACK_TRACES.
   const flag = words.indexOf('--temporal');
-  const rest = flag < 0 ? words : words.filter((_, i) => i !== flag && i !== flag + 1);
-  const config = loadConfig(flag < 0 ? process.env : { ...process.env, TEMPORAL_SERVER: words[flag + 1] });
+  const env = { ...process.env, ...(flag >= 0 && { TEMPORAL_SERVER: words[flag + 1] }), ...(words.includes('--traces') && { STACK_TRACES: 'true' }) };
+  const rest = words.filter((word, i) => word !== '--traces' && (flag < 0 || (i !== flag && i !== flag + 1)));
+  const config = loadConfig(env);
   switch (command) {
     case 'up': {
       const { started, urls } = await up(config, { only: parseServices(rest), say: consoleSay('stack: ') });

@@ -8,16 +8,9 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, projectRoot } from '../config/index.js';
+import { freePort } from '../test/support/env.js';
 import { down, status, up } from './stack.js';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs the stack CLI as a user would, in an environment of its own. */
 function stackCli(args: string[], env: NodeJS.ProcessEnv) {
@@ -88,7 +81,7 @@ describe('the stack command', () => {
   it('refuses an unknown service by name', () => {
     const result = stackCli(['up', 'redis'], {});
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe('stack: unknown service \'redis\'; the services are postgres, kafka, temporal');
+    expect(result.stderr.trim()).toBe('stack: unknown service \'redis\'; the services are postgres, kafka, temporal, jaeger');
   });
 });
 

@@ -3,10 +3,10 @@ import path from 'node:path';
 import type { Config } from '../config/index.js';
 import { livePid, portIsFree, spawnDetached, StackError, stopByPidFile, waitUntil } from './processes.js';
 import { phase, type Say } from './progress.js';
-import { kafkaService, postgresService, temporalService, type Service } from './services.js';
+import { jaegerService, kafkaService, postgresService, temporalService, type Service } from './services.js';
 import { ensureTools, toolPaths, type ToolPaths } from './tools.js';
 
-export const serviceNames = ['postgres', 'kafka', 'temporal'] as const;
+export const serviceNames = ['postgres', 'kafka', 'temporal', 'jaeger'] as const;
 export type ServiceName = (typeof serviceNames)[number];
 
 export function stackDirs(config: Config) {
@@ -14,10 +14,12 @@ export function stackDirs(config: Config) {
   return { stateDir, logDir: path.join(stateDir, 'logs'), runDir: path.join(stateDir, 'run') };
 }
 
-function services(config: Config, tools: ToolPaths, only?: readonly ServiceName[]): Service[] {
+/** The stack's services: those named, or all of them; Jaeger only when named or asked for (STACK_TRACES, --traces), or `everything` (down, status). */
+function services(config: Config, tools: ToolPaths, only?: readonly ServiceName[], everything = false): Service[] {
   const context = { config, tools, logDir: stackDirs(config).logDir };
-  const all = [postgresService(context), kafkaService(context), temporalService(context)];
-  return only?.length ? all.filter((s) => only.includes(s.name)) : all;
+  const all = [postgresService(context), kafkaService(context), temporalService(context), jaegerService(context)];
+  if (only?.length) return all.filter((s) => only.includes(s.name));
+  return everything || config.stack.traces ? all : all.filter((s) => s.name !== 'jaeger');
 }
 
 const pidFile = (config: Config, name: string) => path.join(stackDirs(config).runDir, `${name}.pid`);
@@ -26,7 +28,7 @@ export const logFile = (config: Config, name: string) => path.join(stackDirs(con
 export interface UpResult {
   /** The services this call started; the others were already running. */
   started: ServiceName[];
-  urls: Record<ServiceName, string[]>;
+  urls: Partial<Record<ServiceName, string[]>>;
 }
 
 /**
@@ -41,9 +43,13 @@ export async function up(
   const { logDir, runDir } = stackDirs(config);
   fs.mkdirSync(logDir, { recursive: true });
   fs.mkdirSync(runDir, { recursive: true });
-  const tools = await ensureTools(config.stack.cacheDir, logDir, say, { temporalServer: config.temporal.server === 'server' });
+  const chosen = services(config, noTools(config), options.only);
+  const tools = await ensureTools(config.stack.cacheDir, logDir, say, {
+    temporalServer: config.temporal.server === 'server',
+    jaeger: chosen.some((s) => s.name === 'jaeger'),
+  });
   const started: ServiceName[] = [];
-  const urls = {} as Record<ServiceName, string[]>;
+  const urls: Partial<Record<ServiceName, string[]>> = {};
 
   for (const service of services(config, tools, options.only)) {
     urls[service.name] = service.urls;
@@ -103,7 +109,7 @@ function runsWith(pid: number, args: string[]): boolean {
 export async function down(config: Config, only?: readonly ServiceName[]): Promise<ServiceName[]> {
   const stopped: ServiceName[] = [];
   // Temporal first and PostgreSQL last, the reverse of the start order.
-  for (const service of services(config, noTools(config), only).reverse()) {
+  for (const service of services(config, noTools(config), only, true).reverse()) {
     if (await stopByPidFile(pidFile(config, service.name), service.stopSignal, 30_000)) stopped.push(service.name);
   }
   return stopped;
@@ -116,14 +122,16 @@ export interface ServiceStatus {
   urls: string[];
 }
 
+/** The services and whether they answer; Jaeger only when it runs or is asked for. */
 export async function status(config: Config): Promise<ServiceStatus[]> {
-  return Promise.all(
-    services(config, noTools(config)).map(async (service) => {
+  const all = await Promise.all(
+    services(config, noTools(config), undefined, true).map(async (service) => {
       const pid = livePid(pidFile(config, service.name));
       const answering = pid !== undefined && (await service.ready().catch(() => false));
       return { name: service.name, pid, answering, urls: service.urls };
     }),
   );
+  return all.filter((s) => s.name !== 'jaeger' || s.pid !== undefined || config.stack.traces);
 }
 
 /** Paths for stopping or inspecting services, which needs nothing installed. */

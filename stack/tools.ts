@@ -17,6 +17,8 @@ export const versions = {
   schemathesis: '4.32.5',
   kustomize: '5.8.2',
   kubeconform: '0.8.0',
+  /** The trace viewer the stack runs with --traces (Jaeger v2, OTLP in, memory storage). */
+  jaeger: '1.76.0',
   /** The Kubernetes API the manifests in deploy/ are validated against: the oldest minor release still supported. */
   kubernetes: '1.35.4',
 } as const;
@@ -31,6 +33,8 @@ export interface ToolPaths {
   postgresBin: string;
   /** The production Temporal server, its SQL schema tool and its schema files; built only when TEMPORAL_SERVER=server. */
   temporalServer?: { server: string; sqlTool: string; schemaDir: string };
+  /** Jaeger; built only when the stack runs it (--traces). */
+  jaeger: string;
 }
 
 export function toolPaths(cacheDir: string): Omit<ToolPaths, 'postgresBin'> {
@@ -39,6 +43,7 @@ export function toolPaths(cacheDir: string): Omit<ToolPaths, 'postgresBin'> {
     kafkaLib: path.join(cacheDir, `kafka-${versions.kafka}`, 'lib'),
     testServer: path.join(cacheDir, `temporal-test-server-${versions.temporalTestServer}`, 'temporal-test-server'),
     schemathesis: path.join(cacheDir, `schemathesis-${versions.schemathesis}`, 'bin', 'st'),
+    jaeger: path.join(cacheDir, `jaeger-${versions.jaeger}`, 'jaeger'),
   };
 }
 
@@ -109,6 +114,31 @@ async function temporalServer(cacheDir: string, logFile: string, say: Say): Prom
     fs.cpSync(path.join(modCache, module, 'schema', 'postgresql', 'v12'), paths.schemaDir, { recursive: true });
   });
   return paths;
+}
+
+/**
+ * Jaeger from the Go module proxy. `go install …/cmd/jaeger@v…` refuses it (its go.mod has a
+ * replace directive), so a module of our own requires it as a tool and builds that; the replace
+ * (of one dependency's version) then does not apply. The UI's assets are not in the module (they
+ * are built from the jaeger-ui repository), so its UI is a placeholder page; its API works.
+ */
+async function jaeger(binary: string, logFile: string, say: Say): Promise<void> {
+  const dir = path.dirname(binary);
+  await once(dir, async () => {
+    const go = require('go', 'builds Jaeger, the trace viewer');
+    const env = { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' };
+    const pkg = 'github.com/jaegertracing/jaeger/cmd/jaeger';
+    fs.writeFileSync(path.join(dir, 'go.mod'), 'module order-saga/jaeger\n\ngo 1.25\n');
+    await phase(
+      say,
+      `building Jaeger ${versions.jaeger} with go build (several minutes and about 120 MB, once)`,
+      async () => {
+        await run(go, ['get', '-tool', `${pkg}@v${versions.jaeger}`], { logFile, env, cwd: dir });
+        await run(go, ['build', '-o', binary, pkg], { logFile, env, cwd: dir });
+      },
+      { logFile },
+    );
+  });
 }
 
 async function temporalCli(cacheDir: string, logFile: string, say: Say): Promise<void> {
@@ -192,7 +222,7 @@ export async function ensureTools(
   cacheDir: string,
   logDir: string,
   say: Say,
-  options: { temporalServer?: boolean } = {},
+  options: { temporalServer?: boolean; jaeger?: boolean } = {},
 ): Promise<ToolPaths> {
   const paths = toolPaths(cacheDir);
   const logFile = path.join(logDir, 'install.log');
@@ -209,6 +239,7 @@ export async function ensureTools(
   );
   writeTestServerWrapper(paths.testServer, java);
   const server = options.temporalServer ? await temporalServer(cacheDir, logFile, say) : undefined;
+  if (options.jaeger) await jaeger(paths.jaeger, logFile, say);
   return { ...paths, postgresBin: await postgres(logFile, say), temporalServer: server };
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
+import { initTelemetry } from './index.js';
 
 describe('the tracing settings', () => {
   it('export nothing unless told, under the order-saga namespace', () => {
@@ -15,5 +16,25 @@ describe('the tracing settings', () => {
 
   it('refuse an exporter they do not know', () => {
     expect(() => loadConfig({ OTEL_TRACES_EXPORTER: 'jaeger' })).toThrow(/OTEL_TRACES_EXPORTER/);
+  });
+});
+
+describe('the resource every span and series carries', () => {
+  it('names the process’s service, unless OTEL_SERVICE_NAME names another, with OTEL_RESOURCE_ATTRIBUTES added', async () => {
+    const config = loadConfig({});
+    const named = initTelemetry(config, { serviceName: 'order-worker' });
+    expect(named.resource.attributes).toMatchObject({ 'service.name': 'order-worker', 'service.namespace': 'order-saga' });
+    await named.shutdown();
+
+    process.env.OTEL_SERVICE_NAME = 'order-worker-eu';
+    process.env.OTEL_RESOURCE_ATTRIBUTES = 'deployment.environment.name=staging';
+    try {
+      const renamed = initTelemetry(config, { serviceName: 'order-worker' });
+      expect(renamed.resource.attributes).toMatchObject({ 'service.name': 'order-worker-eu', 'deployment.environment.name': 'staging' });
+      await renamed.shutdown();
+    } finally {
+      delete process.env.OTEL_SERVICE_NAME;
+      delete process.env.OTEL_RESOURCE_ATTRIBUTES;
+    }
   });
 });

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { createTraceState, type SpanContext } from '@opentelemetry/api';
 import { type Resource } from '@opentelemetry/resources';
 import { type ReadableSpan } from '@opentelemetry/sdk-trace-node';
@@ -10,7 +11,7 @@ import {
   type OpenTelemetrySinks,
   type SerializableSpan,
 } from '@temporalio/interceptors-opentelemetry';
-import { type ActivityInterceptorsFactory, type InjectedSinks } from '@temporalio/worker';
+import { type ActivityInterceptorsFactory, type InjectedSinks, type RuntimeOptions } from '@temporalio/worker';
 import { type WorkflowInfo } from '@temporalio/workflow';
 import { type Telemetry } from './index.js';
 
@@ -96,4 +97,27 @@ function toReadableSpan(span: SerializableSpan, info: WorkflowInfo, resource: Re
     droppedEventsCount: span.droppedEventsCount,
     droppedLinksCount: span.droppedLinksCount,
   };
+}
+
+/** The Temporal SDK's own Prometheus endpoint (Runtime telemetry), served on loopback for the worker's /metrics to include. */
+export function temporalMetricsOptions(port: number): NonNullable<RuntimeOptions['telemetryOptions']>['metrics'] {
+  return { prometheus: { bindAddress: `127.0.0.1:${port}`, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } };
+}
+
+/** Reads what the Temporal SDK's endpoint serves, leaving out the resource description the worker's own series already carry. */
+export function readTemporalMetrics(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/metrics', timeout: 2_000 }, (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve(text.split('\n').filter((line) => !/^(# (HELP|TYPE) )?target_info\b/.test(line)).join('\n')));
+        response.on('error', reject);
+      })
+      .on('timeout', function (this: http.ClientRequest) {
+        this.destroy(new Error('the Temporal SDK metrics endpoint did not answer'));
+      })
+      .on('error', reject);
+  });
 }

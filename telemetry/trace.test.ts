@@ -1,3 +1,5 @@
+// First: node-postgres is instrumented as it is loaded, as in every process's entry point.
+import './instrumentations.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +9,9 @@ import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trac
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newUser, orderBody, seedProduct, startApi, type TestApi } from '../test/support/api.js';
 import { systemClock } from '../domain/clock.js';
+import { HttpPaymentProvider } from '../domain/payments/http-provider.js';
 import { FakePaymentProvider } from '../fake-payment-provider/provider.js';
+import { createFakeProviderServer } from '../fake-payment-provider/server.js';
 import { startSubscriber, type RunningSubscriber } from '../events/consumer.js';
 import { createIdempotentProducer, type IdempotentProducer } from '../events/kafka.js';
 import { OutboxRelay } from '../events/relay/relay.js';
@@ -18,9 +22,10 @@ import { uniqueName } from '../test/support/env.js';
 import { startTestOrderWorker, type RunningTestWorker } from '../test/support/worker.js';
 import { initTelemetry, type Telemetry } from './index.js';
 
-// The whole system in this process, traced into memory: the API, an order worker, the outbox
-// relay and the notification subscriber, against the real Temporal server, Kafka and PostgreSQL
-// (a database of this file's own, since the relay publishes every row it finds).
+// The whole system in this process, traced into memory: the API, an order worker calling the fake
+// payment provider over HTTP, the outbox relay and the notification subscriber, against the real
+// Temporal server, Kafka and PostgreSQL (a database of this file's own, since the relay publishes
+// every row it finds).
 const exporter = new InMemorySpanExporter();
 const taskQueue = uniqueName('trace');
 let telemetry: Telemetry;
@@ -31,13 +36,16 @@ let producer: IdempotentProducer;
 let relay: OutboxRelay;
 let subscriber: RunningSubscriber;
 let mailDir: string;
+let provider: ReturnType<typeof createFakeProviderServer>;
 
 beforeAll(async () => {
   world = await startEventsWorld();
   const { config, kafka, names } = world;
   telemetry = initTelemetry(config, { serviceName: 'order-saga-test', exporter });
   api = await startApi({ taskQueue, databaseUrl: config.postgres.url });
-  worker = await startTestOrderWorker({ config, taskQueue, db: api.prisma, payments: new FakePaymentProvider(), telemetry });
+  provider = createFakeProviderServer({ provider: new FakePaymentProvider(), webhook: { url: `${api.config.api.url}/api/v1/payments/webhook`, secret: api.config.paymentWebhook.secret } });
+  const providerUrl = await provider.listen({ host: '127.0.0.1', port: 0 });
+  worker = await startTestOrderWorker({ config, taskQueue, db: api.prisma, payments: new HttpPaymentProvider(providerUrl), telemetry });
 
   producer = createIdempotentProducer(kafka);
   await producer.connect();
@@ -54,6 +62,7 @@ afterAll(async () => {
   await subscriber?.stop();
   await producer?.disconnect();
   await worker?.stop();
+  await provider?.close();
   await api?.close();
   await world?.close();
   await telemetry?.shutdown();
@@ -63,6 +72,16 @@ afterAll(async () => {
 const spansOf = (traceId: string) => exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
 const named = (spans: ReadableSpan[], name: string) => spans.filter((s) => s.name === name);
 const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId;
+
+const databaseScopes = new Set(['@opentelemetry/instrumentation-pg', 'prisma']);
+
+/** The span whose work a span is: itself, or for SQL and Prisma's spans the nearest span above them that is neither. */
+function ownerOf(spans: ReadableSpan[], spanId: string | undefined): ReadableSpan | undefined {
+  const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]));
+  let span = spanId ? byId.get(spanId) : undefined;
+  while (span && databaseScopes.has(span.instrumentationScope.name)) span = byId.get(parentOf(span) ?? '');
+  return span;
+}
 
 /** The trace and parent span a W3C `traceparent` names. */
 function traceparentIds(header: unknown): { traceId: string; spanId: string } {
@@ -124,8 +143,9 @@ describe('one trace per order', () => {
       expect(parent.traceId).toBe(traceId);
       recordedBy.set(row.eventId, parent.spanId);
     }
-    expect(recordedBy.get(rows[0]!.eventId)).toBe(request!.spanContext().spanId);
-    for (const row of rows.slice(1)) expect(activitySpans.has(recordedBy.get(row.eventId)!)).toBe(true);
+    // The request's SQL recorded order.created; each activity's, the events of its step.
+    expect(ownerOf(spansOf(traceId), recordedBy.get(rows[0]!.eventId))).toBe(request);
+    for (const row of rows.slice(1)) expect(activitySpans.has(ownerOf(spansOf(traceId), recordedBy.get(row.eventId))!.spanContext().spanId)).toBe(true);
 
     // The relay publishes each event as a child of the span that recorded it...
     await relay.drain();
@@ -151,7 +171,36 @@ describe('one trace per order', () => {
 
     const sent = await api.prisma.outboxEvent.findFirstOrThrow({ where: { aggregateId: orderId, eventType: 'notification.sent' } });
     expect((sent.payload as { metadata: { trace_id: string } }).metadata.trace_id).toBe(traceId);
-    expect(traceparentIds((sent.headers as Record<string, unknown>).traceparent)).toEqual({ traceId, spanId: consumed.spanContext().spanId });
+    const sentBy = traceparentIds((sent.headers as Record<string, unknown>).traceparent);
+    expect(sentBy.traceId).toBe(traceId);
+    expect(ownerOf(spansOf(traceId), sentBy.spanId)).toBe(consumed);
+  });
+
+  it('holds the SQL and the payment provider’s call, each where it ran', async () => {
+    const { orderId, traceId } = await placeOrder();
+    await expect.poll(async () => (await api.prisma.order.findUniqueOrThrow({ where: { id: orderId } })).status, { timeout: 30_000, interval: 200 }).toBe('confirmed');
+    await expect.poll(() => named(spansOf(traceId), 'RunWorkflow:OrderSaga').length, { timeout: 30_000, interval: 200 }).toBe(1);
+    const spans = spansOf(traceId);
+    const [request] = named(spans, 'POST /api/v1/orders');
+    const [reserve] = named(spans, 'RunActivity:reserveInventory');
+    const [charge] = named(spans, 'RunActivity:chargePayment');
+
+    // Every statement, with its text, from node-postgres; Prisma's operations and transactions around them.
+    const sql = spans.filter((s) => s.instrumentationScope.name === '@opentelemetry/instrumentation-pg' && s.kind === SpanKind.CLIENT);
+    const statements = (text: RegExp, by: ReadableSpan) =>
+      sql.filter((s) => text.test(String(s.attributes['db.query.text'])) && ownerOf(spans, s.spanContext().spanId) === by);
+    expect(statements(/INSERT INTO orders/, request!)).toHaveLength(1);
+    expect(statements(/INSERT INTO outbox/, request!)).toHaveLength(1);
+    expect(statements(/UPDATE stock SET reserved/, reserve!).length).toBeGreaterThan(0);
+    expect(statements(/INSERT INTO outbox/, reserve!)).toHaveLength(1);
+    expect(sql[0]!.attributes).toMatchObject({ 'db.system.name': 'postgresql', 'db.namespace': new URL(world.config.postgres.url).pathname.slice(1) });
+    expect(spans.some((s) => s.name === 'prisma:client:transaction' && ownerOf(spans, s.spanContext().spanId) === reserve)).toBe(true);
+
+    // The charge: an HTTP client span (undici) inside the activity, answered 200 by the provider.
+    const providerCalls = spans.filter((s) => s.kind === SpanKind.CLIENT && s.instrumentationScope.name === '@opentelemetry/instrumentation-undici');
+    const [chargeCall] = providerCalls.filter((s) => s.attributes['url.path'] === '/v1/charges');
+    expect(chargeCall).toMatchObject({ name: 'POST', attributes: { 'http.request.method': 'POST', 'http.response.status_code': 200 } });
+    expect(ownerOf(spans, parentOf(chargeCall!))).toBe(charge);
   });
 
   it('continues the caller’s trace when the request comes with a traceparent', async () => {
@@ -163,6 +212,8 @@ describe('one trace per order', () => {
     expect(parentOf(request!)).toBe(caller.spanId);
     await expect.poll(() => named(spansOf(caller.traceId), 'RunWorkflow:OrderSaga').length, { timeout: 30_000, interval: 200 }).toBe(1);
     const created = await api.prisma.outboxEvent.findFirstOrThrow({ where: { aggregateId: orderId, eventType: 'order.created' } });
-    expect(traceparentIds((created.headers as Record<string, unknown>).traceparent)).toEqual({ traceId: caller.traceId, spanId: request!.spanContext().spanId });
+    const recordedBy = traceparentIds((created.headers as Record<string, unknown>).traceparent);
+    expect(recordedBy.traceId).toBe(caller.traceId);
+    expect(ownerOf(spansOf(caller.traceId), recordedBy.spanId)).toBe(request);
   });
 });

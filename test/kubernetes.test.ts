@@ -48,7 +48,7 @@ interface Resource {
   spec?: {
     selector?: { matchLabels?: Record<string, string> } & Record<string, string>;
     scaleTargetRef?: { kind: string; name: string };
-    template?: { metadata?: { labels?: Record<string, string> }; spec: PodSpec };
+    template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec };
     ports?: { targetPort: string | number }[];
   };
 }
@@ -154,7 +154,10 @@ describe.each(Object.keys(builds) as Build[])('the Kubernetes manifests (%s)', (
   it('probe the API: ready when GET /health answers, started and alive while its port answers', () => {
     const { config } = configOf(build);
     const api = find(build, 'Deployment', 'order-api').spec!.template!.spec.containers[0]!;
-    expect(api.ports).toEqual([{ name: 'http', containerPort: config.api.port }]);
+    expect(api.ports).toEqual([
+      { name: 'http', containerPort: config.api.port },
+      { name: 'metrics', containerPort: config.metrics.ports.api },
+    ]);
     expect(api.readinessProbe?.httpGet).toEqual({ path: '/health', port: 'http' });
     // /health gives up on a dependency after API_DEPENDENCY_TIMEOUT_MS and answers 503 itself.
     expect((api.readinessProbe?.timeoutSeconds ?? 1) * 1000).toBeGreaterThan(config.api.dependencyTimeoutMs);
@@ -162,6 +165,18 @@ describe.each(Object.keys(builds) as Build[])('the Kubernetes manifests (%s)', (
     expect(api.livenessProbe?.tcpSocket).toEqual({ port: 'http' });
     expect(api.startupProbe?.tcpSocket).toEqual({ port: 'http' });
     expect(find(build, 'Service', 'order-api').spec!.ports!.map((p) => p.targetPort)).toEqual(['http']);
+  });
+
+  it('serve each process’s /metrics where its pod’s Prometheus annotations say, on every interface', () => {
+    const { config } = configOf(build);
+    expect(config.metrics.host).toBe('0.0.0.0');
+    const processes = { 'order-api': 'api', 'order-worker': 'worker', 'outbox-relay': 'relay', 'event-subscribers': 'subscribers' } as const;
+    for (const [name, process] of Object.entries(processes)) {
+      const template = find(build, 'Deployment', name).spec!.template!;
+      const port = config.metrics.ports[process];
+      expect(template.spec.containers[0]!.ports).toContainEqual({ name: 'metrics', containerPort: port });
+      expect(template.metadata?.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' });
+    }
   });
 
   it('select only pods that exist (Services, disruption budgets, autoscalers)', () => {

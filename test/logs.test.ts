@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,17 +9,8 @@ import { signDevToken } from '../api/auth.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { launchApplication, prepareApplication, type RunningApplication } from '../scripts/application.js';
 import { orderWorkflowId } from '../workflows/definitions.js';
-import { testConfig, uniqueName, withDatabaseClient } from './support/env.js';
+import { freePort, testConfig, uniqueName, withDatabaseClient } from './support/env.js';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 interface Line {
   process: string;

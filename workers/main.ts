@@ -1,3 +1,4 @@
+import '../telemetry/instrumentations.js';
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { makeTelemetryFilterString, NativeConnection, Runtime } from '@temporalio/worker';
@@ -10,7 +11,7 @@ import { HttpPaymentProvider } from '../domain/payments/http-provider.js';
 import { runProcess } from '../runtime/lifecycle.js';
 import { createLogger } from '../runtime/log.js';
 import { initTelemetry } from '../telemetry/index.js';
-import { tracingClientInterceptors } from '../telemetry/temporal.js';
+import { readTemporalMetrics, temporalMetricsOptions, tracingClientInterceptors } from '../telemetry/temporal.js';
 import { ensureHousekeepingSchedule } from './housekeeping-schedule.js';
 import { bundleOrderWorkflows, createOrderWorker } from './order-worker.js';
 import { temporalLogger } from './temporal-log.js';
@@ -25,13 +26,29 @@ const log = createLogger('worker', config.logLevel);
 const graceMs = config.worker.shutdownGraceSeconds * 1000;
 runProcess({ name: 'order worker', log, deadlineMs: graceMs + config.shutdownDeadlineMs }, async () => {
   const telemetry = initTelemetry(config, { serviceName: 'order-worker' });
+  const { host, ports, temporalPort } = config.metrics;
   // The lifecycle owns the signals: it asks the worker to shut down, then waits for it.
-  // The SDK's and its core's logs are the worker's pino lines.
-  Runtime.install({
-    logger: temporalLogger(log),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
-    shutdownSignals: [],
-  });
+  // The SDK's and its core's logs are the worker's pino lines; its metrics, those of its /metrics.
+  const installRuntime = (withMetrics: boolean) =>
+    Runtime.install({
+      logger: temporalLogger(log),
+      telemetryOptions: {
+        logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+        ...(withMetrics && { metrics: temporalMetricsOptions(temporalPort) }),
+      },
+      shutdownSignals: [],
+    });
+  let temporalMetrics = ports.worker !== 0;
+  try {
+    installRuntime(temporalMetrics);
+  } catch (error) {
+    if (!temporalMetrics) throw error;
+    // The port taken (another worker on this machine): the sagas matter more than these series.
+    log.warn({ err: error, port: temporalPort }, `cannot serve the Temporal SDK's metrics on 127.0.0.1:${temporalPort}; running without them`);
+    temporalMetrics = false;
+    installRuntime(false);
+  }
+  await telemetry.serveMetrics({ host, port: ports.worker, log, more: temporalMetrics ? () => readTemporalMetrics(temporalPort) : undefined });
 
   // Production starts from the bundle built at release (npm run build:workflows), so every
   // replica runs the same code; development bundles the source as it is now.

@@ -4,6 +4,7 @@ import type { HousekeepingActivities } from '../activities/housekeeping.js';
 import type { OrderActivities } from '../activities/index.js';
 import { type Telemetry } from '../telemetry/index.js';
 import { tracingActivityInterceptors, workflowSpanSinks } from '../telemetry/temporal.js';
+import { sagaMetrics } from './saga-metrics.js';
 import { quietBundlerLogger } from './temporal-log.js';
 
 /** The workflow code the order worker runs, bundled from this entry point. */
@@ -33,6 +34,7 @@ export interface OrderWorkerOptions {
 
 /** The worker that runs OrderSaga, OrderHousekeeping and their activities; `worker.run()` polls until shut down. */
 export function createOrderWorker(options: OrderWorkerOptions): Promise<Worker> {
+  const metrics = sagaMetrics();
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
@@ -42,7 +44,7 @@ export function createOrderWorker(options: OrderWorkerOptions): Promise<Worker> 
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTasks,
     shutdownGraceTime: options.shutdownGraceTime ?? '30 seconds',
-    interceptors: { activity: tracingActivityInterceptors },
-    sinks: workflowSpanSinks(options.telemetry),
+    interceptors: { activity: [...tracingActivityInterceptors, metrics.activityInterceptor] },
+    sinks: { ...workflowSpanSinks(options.telemetry), ...metrics.sinks },
   });
 }

@@ -8,10 +8,62 @@ import {
   OpenTelemetryInternalsInterceptor,
   OpenTelemetryOutboundInterceptor,
 } from '@temporalio/interceptors-opentelemetry/lib/workflow/index.js';
-import { type WorkflowInterceptorsFactory } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  isCancellation,
+  proxySinks,
+  workflowInfo,
+  type Next,
+  type Sinks,
+  type WorkflowExecuteInput,
+  type WorkflowInboundCallsInterceptor,
+  type WorkflowInterceptorsFactory,
+} from '@temporalio/workflow';
+import { orderSagaType, type OrderSagaResult } from './definitions.js';
+
+/** How a saga ended, for its metrics: its result's status and reason, or `error` and the failure's type. */
+export interface SagaEnding {
+  outcome: OrderSagaResult['status'] | 'error';
+  reason?: string;
+}
+
+/**
+ * The worker's saga metrics (workers/saga-metrics.ts). A sink is called in the worker, outside the
+ * sandbox, and not while a history is replayed, so each saga is counted once however often it is
+ * replayed; calling it issues no command.
+ */
+export interface SagaMetricsSinks extends Sinks {
+  sagaMetrics: {
+    started(): void;
+    ended(ending: SagaEnding): void;
+  };
+}
+
+function endingOf(error: unknown): SagaEnding {
+  // Cancelled through Temporal: the saga cancelled the order, then ended cancelled as asked.
+  if (isCancellation(error)) return { outcome: 'cancelled', reason: 'cancelled_through_temporal' };
+  return { outcome: 'error', reason: error instanceof ApplicationFailure && error.type ? error.type : (error as Error).name };
+}
+
+/** Tells the worker when an OrderSaga starts and how it ends; the saga's own code knows nothing of metrics. */
+class SagaMetricsInterceptor implements WorkflowInboundCallsInterceptor {
+  async execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
+    if (workflowInfo().workflowType !== orderSagaType) return next(input);
+    const { sagaMetrics } = proxySinks<SagaMetricsSinks>();
+    sagaMetrics.started();
+    try {
+      const result = (await next(input)) as OrderSagaResult;
+      sagaMetrics.ended({ outcome: result.status, reason: result.failureReason });
+      return result;
+    } catch (error) {
+      sagaMetrics.ended(endingOf(error));
+      throw error;
+    }
+  }
+}
 
 export const interceptors: WorkflowInterceptorsFactory = () => ({
-  inbound: [new OpenTelemetryInboundInterceptor()],
+  inbound: [new OpenTelemetryInboundInterceptor(), new SagaMetricsInterceptor()],
   outbound: [new OpenTelemetryOutboundInterceptor()],
   internals: [new OpenTelemetryInternalsInterceptor()],
 });

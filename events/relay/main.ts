@@ -1,3 +1,4 @@
+import '../../telemetry/instrumentations.js';
 import { loadConfig } from '../../config/index.js';
 import { createPrisma } from '../../db/prisma.js';
 import { initTelemetry } from '../../telemetry/index.js';
@@ -20,6 +21,7 @@ const config = loadConfig();
 const log = createLogger('relay', config.logLevel);
 runProcess({ name: 'outbox relay', log, deadlineMs: config.shutdownDeadlineMs }, async () => {
   const telemetry = initTelemetry(config, { serviceName: 'outbox-relay' });
+  await telemetry.serveMetrics({ host: config.metrics.host, port: config.metrics.ports.relay, log });
   const names = kafkaNames(config.kafka.topicPrefix);
   const kafka = createKafka(config, 'relay', log);
 

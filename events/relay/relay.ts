@@ -16,6 +16,7 @@ import { type Logger } from '../../runtime/log.js';
 import { type Topic } from '../../domain/events/topics.js';
 import { type IdempotentProducer } from '../kafka.js';
 import { type KafkaNames } from '../kafka-names.js';
+import { relayMetrics } from './metrics.js';
 
 /** The channel the outbox trigger NOTIFYs on (prisma/migrations/…_outbox_notify). */
 export const OUTBOX_CHANNEL = 'outbox_inserted';
@@ -121,6 +122,7 @@ export class OutboxRelay {
   private wakeUp: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private listener: pg.Client | undefined;
+  private readonly metrics = relayMetrics();
 
   constructor(private readonly options: OutboxRelayOptions) {}
 
@@ -158,6 +160,7 @@ export class OutboxRelay {
         }
         await tx.$executeRaw`
           UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(${outcome.published.map((r) => r.id.toString())}::bigint[])`;
+        this.metrics.batch(outcome.published, outcome.parked);
         return outcome.published.length + outcome.parked;
       },
       // Long enough for the producer's own retries; past it the batch rolls back and goes out again.

@@ -1,8 +1,10 @@
+import '../../telemetry/instrumentations.js';
 import { loadConfig } from '../../config/index.js';
 import { createPrisma } from '../../db/prisma.js';
 import { systemClock } from '../../domain/clock.js';
 import { initTelemetry } from '../../telemetry/index.js';
 import { startSubscriber, type RunningSubscriber } from '../consumer.js';
+import { observeConsumerLag } from '../consumer-metrics.js';
 import { createIdempotentProducer, createKafka } from '../kafka.js';
 import { createLogger } from '../../runtime/log.js';
 import { ensureTopics } from '../process.js';
@@ -22,6 +24,7 @@ const config = loadConfig();
 const log = createLogger('subscribers', config.logLevel);
 runProcess({ name: 'subscribers', log, deadlineMs: config.shutdownDeadlineMs }, async () => {
   const telemetry = initTelemetry(config, { serviceName: 'event-subscribers' });
+  await telemetry.serveMetrics({ host: config.metrics.host, port: config.metrics.ports.subscribers, log });
   const names = kafkaNames(config.kafka.topicPrefix);
   const kafka = createKafka(config, 'subscribers', log);
 
@@ -39,14 +42,16 @@ runProcess({ name: 'subscribers', log, deadlineMs: config.shutdownDeadlineMs }, 
     log,
     retry: { maxAttempts: config.subscribers.maxAttempts, initialMs: config.subscribers.retryInitialMs, maxMs: config.subscribers.retryMaxMs },
   };
-  const running: RunningSubscriber[] = [];
-  for (const subscriber of [
+  const subscribers = [
     createNotificationSubscriber({ mailer, clock: systemClock, recipientDomain: config.mail.recipientDomain }),
     createSearchSubscriber(),
     createAnalyticsSubscriber(),
-  ]) {
-    running.push(await startSubscriber(deps, subscriber));
-  }
+  ];
+  const running: RunningSubscriber[] = [];
+  for (const subscriber of subscribers) running.push(await startSubscriber(deps, subscriber));
+  const admin = kafka.admin();
+  await admin.connect();
+  observeConsumerLag(admin, names, subscribers.map((s) => s.group));
   log.info(
     { groups: running.map((r) => r.group), mail: config.mail.smtpUrl ? 'smtp' : `files in ${config.mail.dir}` },
     'subscribers running',
@@ -55,6 +60,7 @@ runProcess({ name: 'subscribers', log, deadlineMs: config.shutdownDeadlineMs }, 
   return {
     close: async () => {
       await Promise.all(running.map((r) => r.stop()));
+      await admin.disconnect();
       mailer.close();
       await producer.disconnect();
       await prisma.$disconnect();

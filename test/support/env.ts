@@ -1,3 +1,4 @@
+import net from 'node:net';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../config/index.js';
@@ -9,6 +10,17 @@ import type { OrderSagaInput } from '../../workflows/definitions.js';
 export function testConfig(): Config {
   const config = loadConfig({ ...process.env, NODE_ENV: 'test', DATABASE_URL: inject('databaseUrl') });
   return config;
+}
+
+/** A TCP port nothing listens on at the moment, for a server a test starts. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
 }
 
 /** A name no other run or test uses: for task queues, topics, workflow ids. */
