@@ -48,7 +48,7 @@ export function createKafkaAdmin(config: Config): Admin {
  * commits later.
  */
 export function createApiPrisma(config: Config): PrismaClient {
-  return createPrisma(config.postgres.url, { abandonAfterMs: config.api.dependencyTimeoutMs });
+  return createPrisma(config.postgres.url, { poolSize: config.postgres.poolSize, abandonAfterMs: config.api.dependencyTimeoutMs });
 }
 
 export function createConnections(config: Config): ApiConnections {

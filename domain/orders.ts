@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { inTransaction, type Db } from '../db/prisma.js';
+import { inSqlTransaction, sqlOf, type Db } from '../db/prisma.js';
+import type { Sql } from '../db/sql.js';
 import { shippingAddressSchema } from './events/schemas.js';
 import type { OrderStatus, Prisma } from '../generated/prisma/client.js';
 import type { Clock } from './clock.js';
@@ -14,7 +15,7 @@ export { shippingAddressSchema };
 export type ShippingAddress = z.infer<typeof shippingAddressSchema>;
 
 export interface OrderDeps {
-  db: Db;
+  db: Db | Sql;
   clock: Clock;
 }
 
@@ -104,12 +105,12 @@ function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
  * alone), its items, its first timeline entry and `order.created` are written in one transaction.
  * Passing `id` makes it idempotent: an order that already has that id is returned.
  */
-export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Promise<OrderWithDetails> {
+export async function createOrder(deps: { db: Db; clock: Clock }, input: CreateOrderInput): Promise<OrderWithDetails> {
   const order = parseInput(createOrderSchema, input);
   const id = order.id ?? randomUUID();
-  return inTransaction(deps.db, async (tx) => {
+  const placed = await inSqlTransaction(deps.db, async (tx) => {
     const [existing] = await tx.$queryRaw<{ userId: string }[]>`SELECT user_id AS "userId" FROM orders WHERE id = ${id}::uuid`;
-    if (existing?.userId === order.userId) return getOrder(tx, id);
+    if (existing?.userId === order.userId) return undefined;
     if (existing) throw new ValidationError(`order id ${id} is already taken`);
 
     const lines = await priceLines(tx, order.items);
@@ -192,6 +193,7 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Pro
       timeline: [{ id: entry.id, orderId: id, fromStatus: null, status: 'pending' as const, reason: null, createdAt: now }],
     };
   });
+  return placed ?? getOrder(deps.db, id);
 }
 
 interface PricedLine {
@@ -206,25 +208,28 @@ interface PricedLine {
 }
 
 /** Resolves each line to an active variant (the product's default one when none is named) and its price. */
-async function priceLines(tx: Prisma.TransactionClient, items: OrderLine[]): Promise<PricedLine[]> {
-  const products = await tx.product.findMany({
-    where: { id: { in: items.map((i) => i.productId) }, active: true },
-    include: { variants: { where: { active: true }, orderBy: { position: 'asc' } } },
-  });
-  const byId = new Map(products.map((p) => [p.id, p]));
+async function priceLines(tx: Sql, items: OrderLine[]): Promise<PricedLine[]> {
+  // Each active product asked for, with its active variants in catalog order (none: a NULL variant).
+  const rows = await tx.$queryRaw<{ productId: string; productName: string; variantId: string | null; sku: string; variantName: string; price: string; currency: string }[]>`
+    SELECT p.id::text AS "productId", p.name AS "productName", v.id::text AS "variantId", v.sku, v.name AS "variantName",
+           v.price::text AS price, v.currency
+    FROM products p LEFT JOIN product_variants v ON v.product_id = p.id AND v.active
+    WHERE p.id = ANY(${items.map((i) => i.productId)}::uuid[]) AND p.active
+    ORDER BY p.id, v.position`;
   return items.map((item) => {
-    const product = byId.get(item.productId);
-    if (!product) throw new NotFoundError('product', item.productId);
-    const variant = item.variantId ? product.variants.find((v) => v.id === item.variantId) : product.variants[0];
-    if (!variant) throw new NotFoundError('variant', item.variantId ?? `of product ${product.id}`);
+    const variants = rows.filter((r) => r.productId === item.productId);
+    if (!variants.length) throw new NotFoundError('product', item.productId);
+    const variant = item.variantId ? variants.find((v) => v.variantId === item.variantId) : variants[0];
+    if (!variant?.variantId) throw new NotFoundError('variant', item.variantId ?? `of product ${item.productId}`);
+    const unitPrice = new Decimal(variant.price);
     return {
-      productId: product.id,
-      variantId: variant.id,
+      productId: variant.productId,
+      variantId: variant.variantId,
       sku: variant.sku,
-      name: variant.name === product.name ? product.name : `${product.name} (${variant.name})`,
+      name: variant.variantName === variant.productName ? variant.productName : `${variant.productName} (${variant.variantName})`,
       quantity: item.quantity,
-      unitPrice: variant.price,
-      lineTotal: variant.price.mul(item.quantity),
+      unitPrice,
+      lineTotal: unitPrice.mul(item.quantity),
       currency: variant.currency,
     };
   });
@@ -250,8 +255,8 @@ export interface StepOrder {
 }
 
 /** An order as a saga step needs it, in one statement (getOrder reads its whole timeline too). */
-export async function getStepOrder(db: Db, orderId: string): Promise<StepOrder> {
-  const [order] = await db.$queryRaw<(Omit<StepOrder, 'total'> & { total: string })[]>`
+export async function getStepOrder(db: Db | Sql, orderId: string): Promise<StepOrder> {
+  const [order] = await sqlOf(db).$queryRaw<(Omit<StepOrder, 'total'> & { total: string })[]>`
     SELECT o.id::text AS id, o.status::text AS status, o.total::text AS total, o.currency, o.user_id AS "userId",
            o.correlation_id AS "correlationId", o.trace_id AS "traceId",
            (SELECT json_agg(json_build_object('variantId', i.variant_id, 'quantity', i.quantity) ORDER BY i.position)
@@ -287,7 +292,7 @@ export interface TransitionOrderInput {
  * cancelled) in the same transaction. The intermediate statuses are announced by the inventory and
  * payment events of the steps that caused them.
  */
-export async function transitionOrder(deps: OrderDeps, input: TransitionOrderInput): Promise<OrderWithDetails> {
+export async function transitionOrder(deps: { db: Db; clock: Clock }, input: TransitionOrderInput): Promise<OrderWithDetails> {
   await advanceOrder(deps, input);
   return getOrder(deps.db, input.orderId);
 }
@@ -297,7 +302,7 @@ export async function advanceOrder(deps: OrderDeps, input: TransitionOrderInput)
   if ((input.to === 'failed' || input.to === 'cancelled') && !input.reason) {
     throw new ValidationError(`a reason is required to move an order to ${input.to}`);
   }
-  await inTransaction(deps.db, async (tx) => moveLockedOrder(tx, await lockOrder(tx, input.orderId), input, deps.clock()));
+  await inSqlTransaction(deps.db, async (tx) => moveLockedOrder(tx, await lockOrder(tx, input.orderId), input, deps.clock()));
 }
 
 /** The order row as a status change needs it: its status, and what its events name. */
@@ -313,7 +318,7 @@ interface LockedOrder {
 }
 
 /** An order's row, locked until the transaction ends. */
-async function lockOrder(tx: Prisma.TransactionClient, orderId: string): Promise<LockedOrder> {
+async function lockOrder(tx: Sql, orderId: string): Promise<LockedOrder> {
   const [locked] = await tx.$queryRaw<LockedOrder[]>`
     SELECT id::text AS id, status::text AS status, order_number AS "orderNumber", user_id AS "userId",
            total::text AS total, currency, correlation_id AS "correlationId", trace_id AS "traceId"
@@ -323,7 +328,7 @@ async function lockOrder(tx: Prisma.TransactionClient, orderId: string): Promise
 }
 
 async function moveLockedOrder(
-  tx: Prisma.TransactionClient,
+  tx: Sql,
   order: LockedOrder,
   { to, reason }: TransitionOrderInput,
   now: Date,
@@ -379,7 +384,7 @@ async function moveLockedOrder(
  * Idempotent: confirming a confirmed order changes nothing.
  */
 export async function confirmOrder(deps: OrderDeps, input: { orderId: string }): Promise<void> {
-  await inTransaction(deps.db, async (tx) => {
+  await inSqlTransaction(deps.db, async (tx) => {
     const order = await lockOrder(tx, input.orderId);
     assertStepAllowed(order, 'confirmOrder');
     await commitReservation({ db: tx, clock: deps.clock }, input);

@@ -2,7 +2,7 @@ import { context, propagation } from '@opentelemetry/api';
 import { buildEnvelope, type EventContext } from './events/envelope.js';
 import { eventSchemas, type EventData, type EventType } from './events/schemas.js';
 import { topicOf } from './events/topics.js';
-import type { Prisma } from '../generated/prisma/client.js';
+import type { Sql } from '../db/sql.js';
 import { InvalidEventError, NotFoundError } from './errors.js';
 
 export type AggregateType = 'order' | 'product';
@@ -24,7 +24,7 @@ export interface RecordEventInput<T extends EventType> {
  * Returns the event id and whether this call inserted it.
  */
 export async function recordEvent<T extends EventType>(
-  tx: Prisma.TransactionClient,
+  tx: Sql,
   input: RecordEventInput<T>,
 ): Promise<{ eventId: string; inserted: boolean }> {
   const envelope = buildEnvelope({
@@ -62,7 +62,7 @@ export async function recordEvent<T extends EventType>(
 }
 
 /** The correlation id, user and trace an order's events carry: stored on the order when it was placed. */
-export async function orderEventContext(tx: Prisma.TransactionClient, orderId: string): Promise<EventContext> {
+export async function orderEventContext(tx: Sql, orderId: string): Promise<EventContext> {
   const [order] = await tx.$queryRaw<EventContext[]>`
     SELECT correlation_id AS "correlationId", user_id AS "userId", trace_id AS "traceId" FROM orders WHERE id = ${orderId}::uuid`;
   if (!order) throw new NotFoundError('order', orderId);

@@ -41,7 +41,7 @@ runProcess({ name: 'order worker', log, deadlineMs: graceMs + config.shutdownDea
   }
   const workflowBundle = config.env === 'production' ? { codePath: bundlePath } : await bundleOrderWorkflows();
 
-  const db = createPrisma(config.postgres.url);
+  const db = createPrisma(config.postgres.url, { poolSize: config.postgres.poolSize });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   // The housekeeping starts sagas and keeps its schedule through a client of its own.
   const clientConnection = await Connection.connect({ address: config.temporal.address });

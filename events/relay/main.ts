@@ -25,7 +25,7 @@ runProcess({ name: 'outbox relay', log, deadlineMs: config.shutdownDeadlineMs },
 
   await ensureTopics(kafka, config, log);
 
-  const prisma = createPrisma(config.postgres.url, { poolSize: 4 });
+  const prisma = createPrisma(config.postgres.url, { poolSize: config.postgres.poolSize });
   const producer = createIdempotentProducer(kafka);
   await producer.connect();
   const relay = new OutboxRelay({

@@ -27,7 +27,7 @@ runProcess({ name: 'subscribers', log, deadlineMs: config.shutdownDeadlineMs }, 
 
   await ensureTopics(kafka, config, log);
 
-  const prisma = createPrisma(config.postgres.url);
+  const prisma = createPrisma(config.postgres.url, { poolSize: config.postgres.poolSize });
   const producer = createIdempotentProducer(kafka);
   await producer.connect();
   const mailer = createMailer(config.mail);
