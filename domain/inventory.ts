@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { inSqlTransaction, sqlOf, type Db } from '../db/prisma.js';
 import type { Sql } from '../db/sql.js';
+import type { EventContext } from './events/envelope.js';
 import type { EventData } from './events/schemas.js';
 import type { ReservationStatus } from '../generated/prisma/client.js';
 import type { Clock } from './clock.js';
@@ -131,7 +132,12 @@ function allocate(
  * call returns the reservation the first made. Writes `inventory.reserved` with the reservation, or
  * on a shortage `inventory.reservation.failed` (and nothing else) and throws OutOfStockError.
  */
-export async function reserveInventory(deps: InventoryDeps, input: ReserveInventoryInput): Promise<ReservationView> {
+export async function reserveInventory(
+  deps: InventoryDeps,
+  input: ReserveInventoryInput,
+  /** What the events name, when the caller has read the order already. */
+  knownContext?: EventContext,
+): Promise<ReservationView> {
   const parsed = reserveSchema.safeParse(input);
   if (!parsed.success) throw new ValidationError(z.prettifyError(parsed.error), { issues: parsed.error.issues });
   const { orderId, lines, ttlMs } = parsed.data;
@@ -142,7 +148,7 @@ export async function reserveInventory(deps: InventoryDeps, input: ReserveInvent
     const existing = await findReservation(tx, orderId, false);
     if (existing) return { kind: 'reserved' as const, reservation: toView(existing) };
 
-    const context = await orderEventContext(tx, orderId);
+    const context = knownContext ?? (await orderEventContext(tx, orderId));
     const now = deps.clock();
     const demand = new Map<string, number>();
     for (const line of lines) demand.set(line.variantId, (demand.get(line.variantId) ?? 0) + line.quantity);
@@ -169,9 +175,6 @@ export async function reserveInventory(deps: InventoryDeps, input: ReserveInvent
       return { kind: 'out_of_stock' as const, shortages };
     }
 
-    for (const { stock: row, quantity } of allocations) {
-      await tx.$executeRaw`UPDATE stock SET reserved = reserved + ${quantity}, updated_at = ${now} WHERE id = ${row.id}::uuid`;
-    }
     // Line ids made here, and the lines kept in their order: the order in which a reservation is read back.
     const newLines = allocations
       .map(({ stock: row, quantity }) => ({ id: randomUUID(), stockId: row.id, quantity, row }))
@@ -188,8 +191,13 @@ export async function reserveInventory(deps: InventoryDeps, input: ReserveInvent
         quantity,
       })),
     };
+    // One statement: the units held on the stock rows (locked above), the reservation and its lines.
     await tx.$executeRaw`
-      WITH reservation AS (
+      WITH held AS (
+        UPDATE stock s SET reserved = s.reserved + line.quantity, updated_at = ${now}
+        FROM unnest(${newLines.map((l) => l.stockId)}::uuid[], ${newLines.map((l) => l.quantity)}::int[]) AS line(stock_id, quantity)
+        WHERE s.id = line.stock_id),
+      reservation AS (
         INSERT INTO reservations (id, order_id, status, expires_at, created_at, updated_at)
         VALUES (${reservation.id}::uuid, ${orderId}::uuid, 'active', ${reservation.expiresAt}, ${now}, ${now}))
       INSERT INTO reservation_lines (id, reservation_id, stock_id, quantity)
@@ -278,7 +286,12 @@ export async function releaseReservation(
  * Finalises an order's reservation when the order is confirmed: the units leave stock
  * (on_hand and reserved both drop). Idempotent; a released or expired reservation cannot be committed.
  */
-export async function commitReservation(deps: InventoryDeps, input: { orderId: string }): Promise<ReservationView> {
+export async function commitReservation(
+  deps: InventoryDeps,
+  input: { orderId: string },
+  /** What the events name, when the caller has read the order already. */
+  knownContext?: EventContext,
+): Promise<ReservationView> {
   return inSqlTransaction(deps.db, async (tx) => {
     const reservation = await findReservation(tx, input.orderId, true);
     if (!reservation) throw new IllegalTransitionError('reservation', `of order ${input.orderId}`, 'none', 'committed');
@@ -291,7 +304,7 @@ export async function commitReservation(deps: InventoryDeps, input: { orderId: s
     await recordEvent(tx, {
       eventType: 'inventory.committed',
       aggregate: { type: 'order', id: view.orderId },
-      context: await orderEventContext(tx, view.orderId),
+      context: knownContext ?? (await orderEventContext(tx, view.orderId)),
       occurredAt: now,
       data: { reservation_id: view.id, order_id: view.orderId, reservations: eventLines(view.lines) },
     });

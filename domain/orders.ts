@@ -387,7 +387,11 @@ export async function confirmOrder(deps: OrderDeps, input: { orderId: string }):
   await inSqlTransaction(deps.db, async (tx) => {
     const order = await lockOrder(tx, input.orderId);
     assertStepAllowed(order, 'confirmOrder');
-    await commitReservation({ db: tx, clock: deps.clock }, input);
+    await commitReservation({ db: tx, clock: deps.clock }, input, {
+      correlationId: order.correlationId,
+      userId: order.userId,
+      traceId: order.traceId,
+    });
     await moveLockedOrder(tx, order, { orderId: order.id, to: 'confirmed' }, deps.clock());
   });
 }
