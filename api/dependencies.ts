@@ -1,4 +1,5 @@
-import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import { Client, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import { TemporalConnection } from './order-saga-client.js';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { type Config } from '../config/index.js';
 import { createPrisma } from '../db/prisma.js';
@@ -19,7 +20,7 @@ export interface ApiConnections {
  * reconnected to within a second or two.
  */
 export function createTemporalClient(temporal: Config['temporal'], options: { address?: string } = {}): Client {
-  const connection = Connection.lazy({
+  const connection = TemporalConnection.lazy({
     address: options.address ?? temporal.address,
     connectTimeout: '2 seconds',
     interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 2 }))],

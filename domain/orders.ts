@@ -45,11 +45,8 @@ const createOrderSchema = z.strictObject({
 });
 export type CreateOrderInput = z.input<typeof createOrderSchema>;
 
-const orderWithDetails = {
-  items: { orderBy: { position: 'asc' } },
-  timeline: { orderBy: { id: 'asc' } },
-} as const satisfies Prisma.OrderInclude;
-export type OrderWithDetails = Prisma.OrderGetPayload<{ include: typeof orderWithDetails }>;
+/** An order with its items (in position order) and its timeline (oldest first), as getOrder reads it. */
+export type OrderWithDetails = Prisma.OrderGetPayload<{ include: { items: true; timeline: true } }>;
 
 /**
  * Which status may follow which (CONTRACT §3). `awaiting_payment` is entered only when the
@@ -105,7 +102,7 @@ function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
  * alone), its items, its first timeline entry and `order.created` are written in one transaction.
  * Passing `id` makes it idempotent: an order that already has that id is returned.
  */
-export async function createOrder(deps: { db: Db; clock: Clock }, input: CreateOrderInput): Promise<OrderWithDetails> {
+export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Promise<OrderWithDetails> {
   const order = parseInput(createOrderSchema, input);
   const id = order.id ?? randomUUID();
   const placed = await inSqlTransaction(deps.db, async (tx) => {
@@ -235,11 +232,36 @@ async function priceLines(tx: Sql, items: OrderLine[]): Promise<PricedLine[]> {
   });
 }
 
-/** An order with its items and timeline. */
-export async function getOrder(db: Db, orderId: string): Promise<OrderWithDetails> {
-  const order = await db.order.findUnique({ where: { id: orderId }, include: orderWithDetails });
+/** An order with its items and timeline, in one statement. */
+export async function getOrder(db: Db | Sql, orderId: string): Promise<OrderWithDetails> {
+  type Row = Omit<OrderWithDetails, 'total' | 'items' | 'timeline'> & {
+    total: string;
+    items: (Omit<OrderWithDetails['items'][number], 'unitPrice' | 'lineTotal'> & { unitPrice: string; lineTotal: string })[];
+    timeline: (Omit<OrderWithDetails['timeline'][number], 'id' | 'createdAt'> & { id: string; createdAt: string })[];
+  };
+  const [order] = await sqlOf(db).$queryRaw<Row[]>`
+    SELECT o.id::text AS id, o.order_number AS "orderNumber", o.user_id AS "userId", o.status::text AS status,
+           o.total::text AS total, o.currency, o.shipping_address AS "shippingAddress", o.failure_reason AS "failureReason",
+           o.correlation_id AS "correlationId", o.trace_id AS "traceId", o.payment_method AS "paymentMethod",
+           o.payment_token AS "paymentToken", o.created_at AS "createdAt", o.updated_at AS "updatedAt",
+           (SELECT coalesce(json_agg(json_build_object(
+                      'id', i.id, 'orderId', i.order_id, 'position', i.position, 'productId', i.product_id, 'variantId', i.variant_id,
+                      'sku', i.sku, 'name', i.name, 'quantity', i.quantity, 'unitPrice', i.unit_price::text, 'lineTotal', i.line_total::text)
+                    ORDER BY i.position), '[]')
+            FROM order_items i WHERE i.order_id = o.id) AS items,
+           (SELECT coalesce(json_agg(json_build_object(
+                      'id', h.id::text, 'orderId', h.order_id, 'fromStatus', h.from_status, 'status', h.status, 'reason', h.reason,
+                      'createdAt', h.created_at)
+                    ORDER BY h.id), '[]')
+            FROM order_status_history h WHERE h.order_id = o.id) AS timeline
+    FROM orders o WHERE o.id = ${orderId}::uuid`;
   if (!order) throw new NotFoundError('order', orderId);
-  return order;
+  return {
+    ...order,
+    total: new Decimal(order.total),
+    items: order.items.map((i) => ({ ...i, unitPrice: new Decimal(i.unitPrice), lineTotal: new Decimal(i.lineTotal) })),
+    timeline: order.timeline.map((h) => ({ ...h, id: BigInt(h.id), createdAt: new Date(h.createdAt) })),
+  };
 }
 
 /** What a saga step reads of its order: its status, what it costs, who its events name, and its lines. */
@@ -292,7 +314,7 @@ export interface TransitionOrderInput {
  * cancelled) in the same transaction. The intermediate statuses are announced by the inventory and
  * payment events of the steps that caused them.
  */
-export async function transitionOrder(deps: { db: Db; clock: Clock }, input: TransitionOrderInput): Promise<OrderWithDetails> {
+export async function transitionOrder(deps: OrderDeps, input: TransitionOrderInput): Promise<OrderWithDetails> {
   await advanceOrder(deps, input);
   return getOrder(deps.db, input.orderId);
 }
