@@ -249,15 +249,16 @@ export class OutboxRelay {
 
   private async loop(): Promise<void> {
     await this.listen();
-    const { log, pollIntervalMs } = this.options;
+    const { log, pollIntervalMs, batchSize } = this.options;
     while (!this.stopping) {
       this.woken = false;
       try {
         const rows = await this.publishBatch();
-        if (rows > 0) {
-          log.debug({ rows }, 'published outbox rows');
-          continue;
-        }
+        if (rows > 0) log.debug({ rows }, 'published outbox rows');
+        // A full batch may have left rows behind. A partial one claimed every aggregate it could,
+        // and a row committed since has NOTIFYed (woken): asking again would find nothing, unless
+        // no LISTEN connection tells of new rows.
+        if (rows >= batchSize || (rows > 0 && !this.listener)) continue;
       } catch (error) {
         log.error({ err: error }, 'publishing the outbox failed; retrying');
       }
