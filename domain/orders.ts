@@ -8,7 +8,7 @@ import type { Clock } from './clock.js';
 import { ConflictError, IllegalTransitionError, NotFoundError, OrderStatusConflictError, ValidationError } from './errors.js';
 import { commitReservation } from './inventory.js';
 import { Decimal, toApiAmount } from './money.js';
-import { recordEvent } from './outbox.js';
+import { outboxRow, recordEvent, type OutboxRow } from './outbox.js';
 
 export type { OrderStatus } from '../generated/prisma/client.js';
 export { shippingAddressSchema };
@@ -359,37 +359,61 @@ async function moveLockedOrder(
   if (from === to) return;
   if (!canTransition(from, to)) throw new IllegalTransitionError('order', order.id, from, to);
 
-  // One statement: the new status and its timeline entry.
+  const event = finalStatusEvent(order, to, reason, now);
+  if (!event) {
+    // One statement: the new status and its timeline entry.
+    await tx.$executeRaw`
+      WITH moved AS (
+        UPDATE orders SET status = ${to}::order_status, updated_at = ${now}
+        WHERE id = ${order.id}::uuid
+        RETURNING id)
+      INSERT INTO order_status_history (order_id, from_status, status, reason, created_at)
+      SELECT id, ${from}::order_status, ${to}::order_status, ${reason ?? null}::text, ${now} FROM moved`;
+    return;
+  }
+  // One statement: the final status, its timeline entry and its event in the outbox.
   await tx.$executeRaw`
     WITH moved AS (
       UPDATE orders
       SET status = ${to}::order_status, updated_at = ${now},
           failure_reason = CASE WHEN ${to}::text = 'failed' THEN ${reason ?? null}::text ELSE failure_reason END
       WHERE id = ${order.id}::uuid
-      RETURNING id)
-    INSERT INTO order_status_history (order_id, from_status, status, reason, created_at)
-    SELECT id, ${from}::order_status, ${to}::order_status, ${reason ?? null}::text, ${now} FROM moved`;
+      RETURNING id),
+    entry AS (
+      INSERT INTO order_status_history (order_id, from_status, status, reason, created_at)
+      SELECT id, ${from}::order_status, ${to}::order_status, ${reason ?? null}::text, ${now} FROM moved)
+    INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, topic, payload, headers, created_at)
+    SELECT ${event.eventId}::uuid, ${event.aggregateType}, ${event.aggregateId}, ${event.eventType}, ${event.topic},
+           ${event.payload}::jsonb, ${event.headers}::jsonb, ${event.createdAt}
+    FROM moved
+    ON CONFLICT (event_id) DO NOTHING`;
+}
+
+/** The one event of a move into a final status (order.confirmed / failed / cancelled); none for the others. */
+function finalStatusEvent(order: LockedOrder, to: OrderStatus, reason: string | undefined, now: Date): OutboxRow | undefined {
   const context = { correlationId: order.correlationId, userId: order.userId, traceId: order.traceId };
   const ref = { order_id: order.id, order_number: order.orderNumber, user_id: order.userId };
   const aggregate = { type: 'order', id: order.id } as const;
   if (to === 'confirmed') {
-    await recordEvent(tx, {
+    return outboxRow({
       eventType: 'order.confirmed',
       aggregate,
       context,
       occurredAt: now,
       data: { ...ref, total: toApiAmount(order.total), currency: order.currency, confirmed_at: now.toISOString() },
     });
-  } else if (to === 'failed') {
-    await recordEvent(tx, {
+  }
+  if (to === 'failed') {
+    return outboxRow({
       eventType: 'order.failed',
       aggregate,
       context,
       occurredAt: now,
       data: { ...ref, reason: reason!, failed_at: now.toISOString() },
     });
-  } else if (to === 'cancelled') {
-    await recordEvent(tx, {
+  }
+  if (to === 'cancelled') {
+    return outboxRow({
       eventType: 'order.cancelled',
       aggregate,
       context,
@@ -397,6 +421,7 @@ async function moveLockedOrder(
       data: { ...ref, reason: reason!, cancelled_at: now.toISOString() },
     });
   }
+  return undefined;
 }
 
 /**
