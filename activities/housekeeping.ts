@@ -1,10 +1,10 @@
 import { log } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { inTransaction, type Db } from '../db/prisma.js';
+import { inSqlTransaction, type Db } from '../db/prisma.js';
 import type { Clock } from '../domain/clock.js';
 import { expireReservations, releaseReservation } from '../domain/inventory.js';
-import { listPendingOrders, transitionOrder } from '../domain/orders.js';
+import { advanceOrder, listPendingOrders } from '../domain/orders.js';
 import { orderSagaType, orderWorkflowId, type FailureReason } from '../workflows/definitions.js';
 import { orderSagaStartOptions } from '../workflows/saga-start.js';
 
@@ -63,9 +63,9 @@ export function createHousekeepingActivities(deps: HousekeepingDeps) {
           }
         } else if (saga === 'ended') {
           log.warn('an order is pending but its saga has ended: failing it', { orderId: order.id });
-          await inTransaction(deps.db, async (tx) => {
+          await inSqlTransaction(deps.db, async (tx) => {
             await releaseReservation({ ...orderDeps, db: tx }, { orderId: order.id, reason: SAGA_ENDED });
-            await transitionOrder({ ...orderDeps, db: tx }, { orderId: order.id, to: 'failed', reason: SAGA_ENDED });
+            await advanceOrder({ ...orderDeps, db: tx }, { orderId: order.id, to: 'failed', reason: SAGA_ENDED });
           });
           ordersFailed.push(order.id);
         }

@@ -60,10 +60,11 @@ export function createActivities({ db, clock, payments }: ActivityDeps) {
       asActivity(async () => {
         const order = await getStepOrder(db, context.orderId);
         assertStepAllowed(order, 'reserveInventory');
-        const reservation = await reserveInventory(inventory, {
-          orderId: order.id,
-          lines: order.items.map((item) => ({ variantId: item.variantId, quantity: item.quantity })),
-        });
+        const reservation = await reserveInventory(
+          inventory,
+          { orderId: order.id, lines: order.items.map((item) => ({ variantId: item.variantId, quantity: item.quantity })) },
+          { correlationId: order.correlationId, userId: order.userId, traceId: order.traceId },
+        );
         await advanceOrder(inventory, { orderId: order.id, to: 'inventory_reserved' });
         return {
           reservationId: reservation.id,

@@ -1,3 +1,6 @@
+import pg from 'pg';
+import { inSqlTransaction } from '../db/prisma.js';
+import { type Sql } from '../db/sql.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import { AppError } from '../domain/errors.js';
 import { IdempotencyKeyTakenError } from '../domain/idempotency.js';
@@ -11,7 +14,9 @@ export function isDatabaseAnswer(error: unknown): boolean {
   return (
     error instanceof AppError ||
     error instanceof IdempotencyKeyTakenError ||
-    (error instanceof Prisma.PrismaClientKnownRequestError && error.code.startsWith('P2'))
+    (error instanceof Prisma.PrismaClientKnownRequestError && error.code.startsWith('P2')) ||
+    // PostgreSQL's own refusals of the data: a data exception (22) or a broken constraint (23).
+    (error instanceof pg.DatabaseError && /^2[23]/.test(error.code ?? ''))
   );
 }
 
@@ -42,6 +47,21 @@ export class Database {
         },
         { maxWait: timeoutMs, timeout: timeoutMs },
       ),
+    );
+  }
+
+  /**
+   * transaction() for work in plain SQL (the order write of POST /orders): a node-postgres
+   * transaction instead of Prisma's interactive one. Once the breaker has given up on it, it rolls
+   * back; the pool's statement and idle-in-transaction timeouts (the same time) end what hangs.
+   */
+  sqlTransaction<T>(work: (tx: Sql) => Promise<T>): Promise<T> {
+    return this.breaker.run((signal) =>
+      inSqlTransaction(this.prisma, async (tx) => {
+        const result = await work(tx);
+        signal.throwIfAborted();
+        return result;
+      }),
     );
   }
 }

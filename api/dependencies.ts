@@ -1,4 +1,5 @@
-import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import { Client, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import { TemporalConnection } from './order-saga-client.js';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { type Config } from '../config/index.js';
 import { createPrisma } from '../db/prisma.js';
@@ -19,7 +20,7 @@ export interface ApiConnections {
  * reconnected to within a second or two.
  */
 export function createTemporalClient(temporal: Config['temporal'], options: { address?: string } = {}): Client {
-  const connection = Connection.lazy({
+  const connection = TemporalConnection.lazy({
     ...temporal.connection,
     ...(options.address ? { address: options.address } : {}),
     connectTimeout: '2 seconds',
@@ -49,7 +50,7 @@ export function createKafkaAdmin(config: Config): Admin {
  * commits later.
  */
 export function createApiPrisma(config: Config): PrismaClient {
-  return createPrisma(config.postgres.url, { abandonAfterMs: config.api.dependencyTimeoutMs });
+  return createPrisma(config.postgres.url, { poolSize: config.postgres.poolSize, abandonAfterMs: config.api.dependencyTimeoutMs });
 }
 
 export function createConnections(config: Config): ApiConnections {

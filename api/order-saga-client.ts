@@ -1,4 +1,4 @@
-import { type Client, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { type Client, Connection, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure, NamespaceNotFoundError, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   cancelUpdate,
@@ -17,6 +17,16 @@ import { type CircuitBreaker, DependencyUnavailableError } from './circuit-break
  */
 export type CancelAnswer = { accepted: true; status: OrderStatus } | { accepted: false; refusal?: CancelRefusal };
 
+/** gRPC's connectivity state READY (the same number in every gRPC implementation): the channel holds a live connection. */
+const CHANNEL_READY = 2;
+
+/** A Temporal connection that can tell, without a call, whether its channel is connected to the server. */
+export class TemporalConnection extends Connection {
+  get connected(): boolean {
+    return this.client.getChannel().getConnectivityState(false) === CHANNEL_READY;
+  }
+}
+
 /**
  * The API's side of the saga: starts, updates and signals `OrderSaga` by type name and id (it never loads
  * workflow code), every call through Temporal's circuit breaker.
@@ -28,8 +38,15 @@ export class OrderSagaGateway {
     private readonly taskQueue: string,
   ) {}
 
-  /** Fails fast (DependencyUnavailableError) unless Temporal answers now: checked before any write. */
+  /**
+   * Fails fast (DependencyUnavailableError) unless Temporal is there: checked before any write. A
+   * closed circuit over a live connection needs no call: a server that went away has dropped the
+   * connection, and a start sent to one that hangs is settled by settleFailedStart (and its
+   * failures open the circuit). Otherwise Temporal is asked.
+   */
   async ensureAvailable(): Promise<void> {
+    const { connection } = this.client;
+    if (this.breaker.currentState === 'closed' && connection instanceof TemporalConnection && connection.connected) return;
     await this.call(() => this.client.workflowService.getSystemInfo({}));
   }
 

@@ -82,7 +82,7 @@ export async function submitOrder(deps: OrderServiceDeps, request: SubmitOrderRe
 async function placeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, hash: string): Promise<SubmittedOrder> {
   const { userId, idempotencyKey: key, body } = request;
   const orderId = randomUUID();
-  const { order, cartItemIds } = await deps.db.transaction(async (tx) => {
+  const { order, cartItemIds } = await deps.db.sqlTransaction(async (tx) => {
     if (key) await claimIdempotencyKey(tx, { userId, key, requestHash: hash, resourceId: orderId });
     const { lines, cartItemIds } = 'items' in body ? { lines: requestedLines(body.items), cartItemIds: [] } : await cartOrderLines(tx, userId);
     const order = await createOrder(
@@ -115,10 +115,12 @@ async function placeOrder(deps: OrderServiceDeps, request: SubmitOrderRequest, h
     workflow_id: workflowId,
   };
   const response: StoredResponse = { status: 202, body: accepted };
-  await deps.db.transaction(async (tx) => {
-    if (key) await completeIdempotencyKey(tx, { userId, key }, response);
-    if (cartItemIds.length) await removeOrderedCartLines(tx, cartItemIds);
-  });
+  if (key || cartItemIds.length) {
+    await deps.db.sqlTransaction(async (tx) => {
+      if (key) await completeIdempotencyKey(tx, { userId, key }, response);
+      if (cartItemIds.length) await removeOrderedCartLines(tx, cartItemIds);
+    });
+  }
   return { body: accepted, replayed: false };
 }
 

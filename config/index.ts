@@ -75,6 +75,8 @@ const schema = z
     POSTGRES_PASSWORD: z.string().default('order_saga_dev_only'),
     POSTGRES_DB: z.string().default('order_saga'),
     DATABASE_URL: z.string().optional(),
+    /** Connections each process keeps to PostgreSQL: one pool, shared by Prisma and the plain SQL of the hot paths. */
+    POSTGRES_POOL_SIZE: z.coerce.number().int().positive().default(10),
 
     /** Where the local stack's Temporal server listens, and the address clients use unless TEMPORAL_ADDRESS says otherwise. */
     TEMPORAL_HOST: z.string().default('127.0.0.1'),
@@ -246,6 +248,7 @@ const schema = z
         password: env.POSTGRES_PASSWORD,
         database: env.POSTGRES_DB,
         url: databaseUrl,
+        poolSize: env.POSTGRES_POOL_SIZE,
       },
       temporal: {
         host: env.TEMPORAL_HOST,

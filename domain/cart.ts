@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { inTransaction, type Db } from '../db/prisma.js';
+import { inTransaction, sqlOf, type Db } from '../db/prisma.js';
+import { type Sql } from '../db/sql.js';
 import { uuidV5 } from './ids.js';
 import { type Prisma } from '../generated/prisma/client.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
@@ -114,8 +115,12 @@ export async function removeCartItem(db: Db, input: { userId: string; productId:
 }
 
 /** The cart's lines as order lines, with the cart item ids to remove once the order is placed. */
-export async function cartOrderLines(db: Db, userId: string): Promise<{ lines: OrderLine[]; cartItemIds: string[] }> {
-  const items = await db.cartItem.findMany({ where: { cart: { userId } }, orderBy: { createdAt: 'asc' } });
+export async function cartOrderLines(db: Db | Sql, userId: string): Promise<{ lines: OrderLine[]; cartItemIds: string[] }> {
+  const items = await sqlOf(db).$queryRaw<{ id: string; productId: string; variantId: string; quantity: number }[]>`
+    SELECT i.id::text AS id, i.product_id::text AS "productId", i.variant_id::text AS "variantId", i.quantity
+    FROM cart_items i JOIN carts c ON c.id = i.cart_id
+    WHERE c.user_id = ${userId}
+    ORDER BY i.created_at`;
   if (items.length === 0) throw new ConflictError('the cart is empty');
   return {
     lines: items.map((i) => ({ productId: i.productId, variantId: i.variantId, quantity: i.quantity })),
@@ -124,6 +129,6 @@ export async function cartOrderLines(db: Db, userId: string): Promise<{ lines: O
 }
 
 /** Empties the lines an order was placed from (lines added since stay in the cart). */
-export async function removeOrderedCartLines(db: Db, cartItemIds: string[]): Promise<void> {
-  await db.cartItem.deleteMany({ where: { id: { in: cartItemIds } } });
+export async function removeOrderedCartLines(db: Db | Sql, cartItemIds: string[]): Promise<void> {
+  await sqlOf(db).$executeRaw`DELETE FROM cart_items WHERE id = ANY(${cartItemIds}::uuid[])`;
 }

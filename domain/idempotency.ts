@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Db } from '../db/prisma.js';
-import { type Prisma } from '../generated/prisma/client.js';
+import { sqlOf, type Db } from '../db/prisma.js';
+import { type Sql } from '../db/sql.js';
 import { AppError, IdempotencyKeyReusedError } from './errors.js';
 
 /** A request with this key is still running and did not finish while we waited: try again later. */
@@ -55,15 +55,18 @@ export type KeyLookup =
  * answering), is `abandoned`: the caller may finish that request's work for it.
  */
 export async function lookUpIdempotencyKey(
-  db: Db,
+  db: Db | Sql,
   scope: IdempotencyScope & { requestHash: string },
   wait: { waitMs: number; abandonedAfterMs: number; pollMs?: number },
 ): Promise<KeyLookup> {
   const deadline = Date.now() + wait.waitMs;
   for (;;) {
-    const record = await db.idempotencyRecord.findUnique({
-      where: { userId_key: { userId: scope.userId, key: scope.key } },
-    });
+    const [record] = await sqlOf(db).$queryRaw<
+      { requestHash: string; state: string; responseStatus: number | null; responseBody: unknown; resourceId: string | null; createdAt: Date }[]
+    >`
+      SELECT request_hash AS "requestHash", state::text AS state, response_status AS "responseStatus",
+             response_body AS "responseBody", resource_id AS "resourceId", created_at AS "createdAt"
+      FROM idempotency_records WHERE user_id = ${scope.userId} AND key = ${scope.key}`;
     if (!record) return { state: 'free' };
     if (record.requestHash !== scope.requestHash) {
       throw new IdempotencyKeyReusedError(
@@ -93,7 +96,7 @@ export async function lookUpIdempotencyKey(
  * transaction and then throws IdempotencyKeyTakenError, so its transaction writes nothing.
  */
 export async function claimIdempotencyKey(
-  tx: Prisma.TransactionClient,
+  tx: Sql,
   claim: IdempotencyScope & { requestHash: string; resourceId: string },
 ): Promise<void> {
   const inserted = await tx.$executeRaw`
@@ -104,11 +107,11 @@ export async function claimIdempotencyKey(
 }
 
 /** The request finished: its response is stored, and repeats get it at once. */
-export async function completeIdempotencyKey(db: Db, scope: IdempotencyScope, response: StoredResponse): Promise<void> {
-  await db.idempotencyRecord.update({
-    where: { userId_key: { userId: scope.userId, key: scope.key } },
-    data: { state: 'completed', responseStatus: response.status, responseBody: response.body as Prisma.InputJsonValue },
-  });
+export async function completeIdempotencyKey(db: Db | Sql, scope: IdempotencyScope, response: StoredResponse): Promise<void> {
+  await sqlOf(db).$executeRaw`
+    UPDATE idempotency_records
+    SET state = 'completed', response_status = ${response.status}, response_body = ${JSON.stringify(response.body)}::jsonb, updated_at = now()
+    WHERE user_id = ${scope.userId} AND key = ${scope.key}`;
 }
 
 /**

@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { inTransaction, type Db } from '../db/prisma.js';
+import { inSqlTransaction, sqlOf, type Db } from '../db/prisma.js';
+import type { Sql } from '../db/sql.js';
+import type { EventContext } from './events/envelope.js';
 import type { EventData } from './events/schemas.js';
-import type { Prisma, ReservationStatus } from '../generated/prisma/client.js';
+import type { ReservationStatus } from '../generated/prisma/client.js';
 import type { Clock } from './clock.js';
 import { IllegalTransitionError, NotFoundError, OutOfStockError, ValidationError, type StockShortage } from './errors.js';
 import { orderEventContext, recordEvent } from './outbox.js';
 import { recordStockChanges } from './stock-events.js';
 
 export interface InventoryDeps {
-  db: Db;
+  db: Db | Sql;
   clock: Clock;
 }
 
@@ -60,7 +62,7 @@ function toView({ lines, ...reservation }: StoredReservation): ReservationView {
 }
 
 /** An order's reservation with its lines; `lock` holds its row until the transaction ends. */
-async function findReservation(db: Db, orderId: string, lock: boolean): Promise<StoredReservation | null> {
+async function findReservation(db: Sql, orderId: string, lock: boolean): Promise<StoredReservation | null> {
   type Row = Omit<StoredReservation, 'lines'>;
   const [reservation] = lock
     ? await db.$queryRaw<Row[]>`
@@ -85,7 +87,7 @@ function eventLines(lines: ReservedLine[]): EventData<'inventory.reserved'>['res
 
 /** Locks the stock rows of these variants in every warehouse, always in id order so that
  * concurrent reservations queue instead of deadlocking. */
-async function lockStock(tx: Prisma.TransactionClient, variantIds: string[]): Promise<LockedStock[]> {
+async function lockStock(tx: Sql, variantIds: string[]): Promise<LockedStock[]> {
   return tx.$queryRaw<LockedStock[]>`
     SELECT s.id, s.variant_id, v.product_id, s.warehouse_id, s.on_hand, s.reserved
     FROM stock s JOIN product_variants v ON v.id = s.variant_id
@@ -131,18 +133,23 @@ function allocate(
  * call returns the reservation the first made. Writes `inventory.reserved` with the reservation, or
  * on a shortage `inventory.reservation.failed` (and nothing else) and throws OutOfStockError.
  */
-export async function reserveInventory(deps: InventoryDeps, input: ReserveInventoryInput): Promise<ReservationView> {
+export async function reserveInventory(
+  deps: InventoryDeps,
+  input: ReserveInventoryInput,
+  /** What the events name, when the caller has read the order already. */
+  knownContext?: EventContext,
+): Promise<ReservationView> {
   const parsed = reserveSchema.safeParse(input);
   if (!parsed.success) throw new ValidationError(z.prettifyError(parsed.error), { issues: parsed.error.issues });
   const { orderId, lines, ttlMs } = parsed.data;
 
-  const outcome = await inTransaction(deps.db, async (tx) => {
+  const outcome = await inSqlTransaction(deps.db, async (tx) => {
     // Serialises calls for the same order, so a retry racing the original cannot reserve twice.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`reservation:${orderId}`}, 0))`;
     const existing = await findReservation(tx, orderId, false);
     if (existing) return { kind: 'reserved' as const, reservation: toView(existing) };
 
-    const context = await orderEventContext(tx, orderId);
+    const context = knownContext ?? (await orderEventContext(tx, orderId));
     const now = deps.clock();
     const demand = new Map<string, number>();
     for (const line of lines) demand.set(line.variantId, (demand.get(line.variantId) ?? 0) + line.quantity);
@@ -169,9 +176,6 @@ export async function reserveInventory(deps: InventoryDeps, input: ReserveInvent
       return { kind: 'out_of_stock' as const, shortages };
     }
 
-    for (const { stock: row, quantity } of allocations) {
-      await tx.$executeRaw`UPDATE stock SET reserved = reserved + ${quantity}, updated_at = ${now} WHERE id = ${row.id}::uuid`;
-    }
     // Line ids made here, and the lines kept in their order: the order in which a reservation is read back.
     const newLines = allocations
       .map(({ stock: row, quantity }) => ({ id: randomUUID(), stockId: row.id, quantity, row }))
@@ -188,8 +192,13 @@ export async function reserveInventory(deps: InventoryDeps, input: ReserveInvent
         quantity,
       })),
     };
+    // One statement: the units held on the stock rows (locked above), the reservation and its lines.
     await tx.$executeRaw`
-      WITH reservation AS (
+      WITH held AS (
+        UPDATE stock s SET reserved = s.reserved + line.quantity, updated_at = ${now}
+        FROM unnest(${newLines.map((l) => l.stockId)}::uuid[], ${newLines.map((l) => l.quantity)}::int[]) AS line(stock_id, quantity)
+        WHERE s.id = line.stock_id),
+      reservation AS (
         INSERT INTO reservations (id, order_id, status, expires_at, created_at, updated_at)
         VALUES (${reservation.id}::uuid, ${orderId}::uuid, 'active', ${reservation.expiresAt}, ${now}, ${now}))
       INSERT INTO reservation_lines (id, reservation_id, stock_id, quantity)
@@ -220,7 +229,7 @@ export async function reserveInventory(deps: InventoryDeps, input: ReserveInvent
  * warehouse (committed: on_hand drops too). Stock rows are updated in id order, the lock order.
  */
 async function closeReservation(
-  tx: Prisma.TransactionClient,
+  tx: Sql,
   reservation: StoredReservation,
   status: 'released' | 'expired' | 'committed',
   now: Date,
@@ -237,7 +246,7 @@ async function closeReservation(
 
 /** Gives the reserved units back (released by the saga, or expired), and announces it. */
 async function returnToStock(
-  tx: Prisma.TransactionClient,
+  tx: Sql,
   reservation: StoredReservation,
   status: 'released' | 'expired',
   reason: string,
@@ -263,7 +272,7 @@ export async function releaseReservation(
   deps: InventoryDeps,
   input: { orderId: string; reason: string },
 ): Promise<ReservationView | null> {
-  return inTransaction(deps.db, async (tx) => {
+  return inSqlTransaction(deps.db, async (tx) => {
     const reservation = await findReservation(tx, input.orderId, true);
     if (!reservation) return null;
     if (reservation.status === 'committed') {
@@ -279,8 +288,13 @@ export async function releaseReservation(
  * (on_hand and reserved both drop), announced as `inventory.committed` and, per product and
  * warehouse, `product.stock_changed`. Idempotent; a released or expired reservation cannot be committed.
  */
-export async function commitReservation(deps: InventoryDeps, input: { orderId: string }): Promise<ReservationView> {
-  return inTransaction(deps.db, async (tx) => {
+export async function commitReservation(
+  deps: InventoryDeps,
+  input: { orderId: string },
+  /** What the events name, when the caller has read the order already. */
+  knownContext?: EventContext,
+): Promise<ReservationView> {
+  return inSqlTransaction(deps.db, async (tx) => {
     const reservation = await findReservation(tx, input.orderId, true);
     if (!reservation) throw new IllegalTransitionError('reservation', `of order ${input.orderId}`, 'none', 'committed');
     if (reservation.status === 'committed') return toView(reservation);
@@ -289,7 +303,7 @@ export async function commitReservation(deps: InventoryDeps, input: { orderId: s
     }
     const now = deps.clock();
     const view = await closeReservation(tx, reservation, 'committed', now);
-    const context = await orderEventContext(tx, view.orderId);
+    const context = knownContext ?? (await orderEventContext(tx, view.orderId));
     await recordEvent(tx, {
       eventType: 'inventory.committed',
       aggregate: { type: 'order', id: view.orderId },
@@ -313,16 +327,15 @@ export async function expireReservations(
   options: { batchSize?: number; stillHeld?: (orderId: string) => Promise<boolean> } = {},
 ): Promise<string[]> {
   const now = deps.clock();
-  const due = await deps.db.reservation.findMany({
-    where: { status: 'active', expiresAt: { lte: now } },
-    orderBy: { expiresAt: 'asc' },
-    take: options.batchSize ?? 100,
-    select: { orderId: true },
-  });
+  const due = await sqlOf(deps.db).$queryRaw<{ orderId: string }[]>`
+    SELECT order_id::text AS "orderId" FROM reservations
+    WHERE status = 'active' AND expires_at <= ${now}
+    ORDER BY expires_at
+    LIMIT ${options.batchSize ?? 100}`;
   const expired: string[] = [];
   for (const { orderId } of due) {
     if (await options.stillHeld?.(orderId)) continue;
-    const done = await inTransaction(deps.db, async (tx) => {
+    const done = await inSqlTransaction(deps.db, async (tx) => {
       const reservation = await findReservation(tx, orderId, true);
       // Another process may have released, committed or expired it since it was listed.
       if (!reservation || reservation.status !== 'active' || reservation.expiresAt > now) return false;
@@ -335,7 +348,7 @@ export async function expireReservations(
 }
 
 /** An order's reservation, or null when it has none. */
-export async function getReservation(db: Db, orderId: string): Promise<ReservationView | null> {
-  const reservation = await findReservation(db, orderId, false);
+export async function getReservation(db: Db | Sql, orderId: string): Promise<ReservationView | null> {
+  const reservation = await findReservation(sqlOf(db), orderId, false);
   return reservation ? toView(reservation) : null;
 }

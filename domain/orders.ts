@@ -1,20 +1,21 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { inTransaction, type Db } from '../db/prisma.js';
+import { inSqlTransaction, sqlOf, type Db } from '../db/prisma.js';
+import type { Sql } from '../db/sql.js';
 import { shippingAddressSchema } from './events/schemas.js';
 import type { OrderStatus, Prisma } from '../generated/prisma/client.js';
 import type { Clock } from './clock.js';
 import { ConflictError, IllegalTransitionError, NotFoundError, OrderStatusConflictError, ValidationError } from './errors.js';
 import { commitReservation } from './inventory.js';
 import { Decimal, toApiAmount } from './money.js';
-import { recordEvent } from './outbox.js';
+import { outboxRow, recordEvent, type OutboxRow } from './outbox.js';
 
 export type { OrderStatus } from '../generated/prisma/client.js';
 export { shippingAddressSchema };
 export type ShippingAddress = z.infer<typeof shippingAddressSchema>;
 
 export interface OrderDeps {
-  db: Db;
+  db: Db | Sql;
   clock: Clock;
 }
 
@@ -44,11 +45,8 @@ const createOrderSchema = z.strictObject({
 });
 export type CreateOrderInput = z.input<typeof createOrderSchema>;
 
-const orderWithDetails = {
-  items: { orderBy: { position: 'asc' } },
-  timeline: { orderBy: { id: 'asc' } },
-} as const satisfies Prisma.OrderInclude;
-export type OrderWithDetails = Prisma.OrderGetPayload<{ include: typeof orderWithDetails }>;
+/** An order with its items (in position order) and its timeline (oldest first), as getOrder reads it. */
+export type OrderWithDetails = Prisma.OrderGetPayload<{ include: { items: true; timeline: true } }>;
 
 /**
  * Which status may follow which (CONTRACT §3). `awaiting_payment` is entered only when the
@@ -107,9 +105,9 @@ function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
 export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Promise<OrderWithDetails> {
   const order = parseInput(createOrderSchema, input);
   const id = order.id ?? randomUUID();
-  return inTransaction(deps.db, async (tx) => {
+  const placed = await inSqlTransaction(deps.db, async (tx) => {
     const [existing] = await tx.$queryRaw<{ userId: string }[]>`SELECT user_id AS "userId" FROM orders WHERE id = ${id}::uuid`;
-    if (existing?.userId === order.userId) return getOrder(tx, id);
+    if (existing?.userId === order.userId) return undefined;
     if (existing) throw new ValidationError(`order id ${id} is already taken`);
 
     const lines = await priceLines(tx, order.items);
@@ -192,6 +190,7 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput): Pro
       timeline: [{ id: entry.id, orderId: id, fromStatus: null, status: 'pending' as const, reason: null, createdAt: now }],
     };
   });
+  return placed ?? getOrder(deps.db, id);
 }
 
 interface PricedLine {
@@ -206,35 +205,63 @@ interface PricedLine {
 }
 
 /** Resolves each line to an active variant (the product's default one when none is named) and its price. */
-async function priceLines(tx: Prisma.TransactionClient, items: OrderLine[]): Promise<PricedLine[]> {
-  const products = await tx.product.findMany({
-    where: { id: { in: items.map((i) => i.productId) }, active: true },
-    include: { variants: { where: { active: true }, orderBy: { position: 'asc' } } },
-  });
-  const byId = new Map(products.map((p) => [p.id, p]));
+async function priceLines(tx: Sql, items: OrderLine[]): Promise<PricedLine[]> {
+  // Each active product asked for, with its active variants in catalog order (none: a NULL variant).
+  const rows = await tx.$queryRaw<{ productId: string; productName: string; variantId: string | null; sku: string; variantName: string; price: string; currency: string }[]>`
+    SELECT p.id::text AS "productId", p.name AS "productName", v.id::text AS "variantId", v.sku, v.name AS "variantName",
+           v.price::text AS price, v.currency
+    FROM products p LEFT JOIN product_variants v ON v.product_id = p.id AND v.active
+    WHERE p.id = ANY(${items.map((i) => i.productId)}::uuid[]) AND p.active
+    ORDER BY p.id, v.position`;
   return items.map((item) => {
-    const product = byId.get(item.productId);
-    if (!product) throw new NotFoundError('product', item.productId);
-    const variant = item.variantId ? product.variants.find((v) => v.id === item.variantId) : product.variants[0];
-    if (!variant) throw new NotFoundError('variant', item.variantId ?? `of product ${product.id}`);
+    const variants = rows.filter((r) => r.productId === item.productId);
+    if (!variants.length) throw new NotFoundError('product', item.productId);
+    const variant = item.variantId ? variants.find((v) => v.variantId === item.variantId) : variants[0];
+    if (!variant?.variantId) throw new NotFoundError('variant', item.variantId ?? `of product ${item.productId}`);
+    const unitPrice = new Decimal(variant.price);
     return {
-      productId: product.id,
-      variantId: variant.id,
+      productId: variant.productId,
+      variantId: variant.variantId,
       sku: variant.sku,
-      name: variant.name === product.name ? product.name : `${product.name} (${variant.name})`,
+      name: variant.variantName === variant.productName ? variant.productName : `${variant.productName} (${variant.variantName})`,
       quantity: item.quantity,
-      unitPrice: variant.price,
-      lineTotal: variant.price.mul(item.quantity),
+      unitPrice,
+      lineTotal: unitPrice.mul(item.quantity),
       currency: variant.currency,
     };
   });
 }
 
-/** An order with its items and timeline. */
-export async function getOrder(db: Db, orderId: string): Promise<OrderWithDetails> {
-  const order = await db.order.findUnique({ where: { id: orderId }, include: orderWithDetails });
+/** An order with its items and timeline, in one statement. */
+export async function getOrder(db: Db | Sql, orderId: string): Promise<OrderWithDetails> {
+  type Row = Omit<OrderWithDetails, 'total' | 'items' | 'timeline'> & {
+    total: string;
+    items: (Omit<OrderWithDetails['items'][number], 'unitPrice' | 'lineTotal'> & { unitPrice: string; lineTotal: string })[];
+    timeline: (Omit<OrderWithDetails['timeline'][number], 'id' | 'createdAt'> & { id: string; createdAt: string })[];
+  };
+  const [order] = await sqlOf(db).$queryRaw<Row[]>`
+    SELECT o.id::text AS id, o.order_number AS "orderNumber", o.user_id AS "userId", o.status::text AS status,
+           o.total::text AS total, o.currency, o.shipping_address AS "shippingAddress", o.failure_reason AS "failureReason",
+           o.correlation_id AS "correlationId", o.trace_id AS "traceId", o.payment_method AS "paymentMethod",
+           o.payment_token AS "paymentToken", o.created_at AS "createdAt", o.updated_at AS "updatedAt",
+           (SELECT coalesce(json_agg(json_build_object(
+                      'id', i.id, 'orderId', i.order_id, 'position', i.position, 'productId', i.product_id, 'variantId', i.variant_id,
+                      'sku', i.sku, 'name', i.name, 'quantity', i.quantity, 'unitPrice', i.unit_price::text, 'lineTotal', i.line_total::text)
+                    ORDER BY i.position), '[]')
+            FROM order_items i WHERE i.order_id = o.id) AS items,
+           (SELECT coalesce(json_agg(json_build_object(
+                      'id', h.id::text, 'orderId', h.order_id, 'fromStatus', h.from_status, 'status', h.status, 'reason', h.reason,
+                      'createdAt', h.created_at)
+                    ORDER BY h.id), '[]')
+            FROM order_status_history h WHERE h.order_id = o.id) AS timeline
+    FROM orders o WHERE o.id = ${orderId}::uuid`;
   if (!order) throw new NotFoundError('order', orderId);
-  return order;
+  return {
+    ...order,
+    total: new Decimal(order.total),
+    items: order.items.map((i) => ({ ...i, unitPrice: new Decimal(i.unitPrice), lineTotal: new Decimal(i.lineTotal) })),
+    timeline: order.timeline.map((h) => ({ ...h, id: BigInt(h.id), createdAt: new Date(h.createdAt) })),
+  };
 }
 
 /** What a saga step reads of its order: its status, what it costs, who its events name, and its lines. */
@@ -250,8 +277,8 @@ export interface StepOrder {
 }
 
 /** An order as a saga step needs it, in one statement (getOrder reads its whole timeline too). */
-export async function getStepOrder(db: Db, orderId: string): Promise<StepOrder> {
-  const [order] = await db.$queryRaw<(Omit<StepOrder, 'total'> & { total: string })[]>`
+export async function getStepOrder(db: Db | Sql, orderId: string): Promise<StepOrder> {
+  const [order] = await sqlOf(db).$queryRaw<(Omit<StepOrder, 'total'> & { total: string })[]>`
     SELECT o.id::text AS id, o.status::text AS status, o.total::text AS total, o.currency, o.user_id AS "userId",
            o.correlation_id AS "correlationId", o.trace_id AS "traceId",
            (SELECT json_agg(json_build_object('variantId', i.variant_id, 'quantity', i.quantity) ORDER BY i.position)
@@ -297,7 +324,7 @@ export async function advanceOrder(deps: OrderDeps, input: TransitionOrderInput)
   if ((input.to === 'failed' || input.to === 'cancelled') && !input.reason) {
     throw new ValidationError(`a reason is required to move an order to ${input.to}`);
   }
-  await inTransaction(deps.db, async (tx) => moveLockedOrder(tx, await lockOrder(tx, input.orderId), input, deps.clock()));
+  await inSqlTransaction(deps.db, async (tx) => moveLockedOrder(tx, await lockOrder(tx, input.orderId), input, deps.clock()));
 }
 
 /** The order row as a status change needs it: its status, and what its events name. */
@@ -313,7 +340,7 @@ interface LockedOrder {
 }
 
 /** An order's row, locked until the transaction ends. */
-async function lockOrder(tx: Prisma.TransactionClient, orderId: string): Promise<LockedOrder> {
+async function lockOrder(tx: Sql, orderId: string): Promise<LockedOrder> {
   const [locked] = await tx.$queryRaw<LockedOrder[]>`
     SELECT id::text AS id, status::text AS status, order_number AS "orderNumber", user_id AS "userId",
            total::text AS total, currency, correlation_id AS "correlationId", trace_id AS "traceId"
@@ -323,7 +350,7 @@ async function lockOrder(tx: Prisma.TransactionClient, orderId: string): Promise
 }
 
 async function moveLockedOrder(
-  tx: Prisma.TransactionClient,
+  tx: Sql,
   order: LockedOrder,
   { to, reason }: TransitionOrderInput,
   now: Date,
@@ -332,37 +359,61 @@ async function moveLockedOrder(
   if (from === to) return;
   if (!canTransition(from, to)) throw new IllegalTransitionError('order', order.id, from, to);
 
-  // One statement: the new status and its timeline entry.
+  const event = finalStatusEvent(order, to, reason, now);
+  if (!event) {
+    // One statement: the new status and its timeline entry.
+    await tx.$executeRaw`
+      WITH moved AS (
+        UPDATE orders SET status = ${to}::order_status, updated_at = ${now}
+        WHERE id = ${order.id}::uuid
+        RETURNING id)
+      INSERT INTO order_status_history (order_id, from_status, status, reason, created_at)
+      SELECT id, ${from}::order_status, ${to}::order_status, ${reason ?? null}::text, ${now} FROM moved`;
+    return;
+  }
+  // One statement: the final status, its timeline entry and its event in the outbox.
   await tx.$executeRaw`
     WITH moved AS (
       UPDATE orders
       SET status = ${to}::order_status, updated_at = ${now},
           failure_reason = CASE WHEN ${to}::text = 'failed' THEN ${reason ?? null}::text ELSE failure_reason END
       WHERE id = ${order.id}::uuid
-      RETURNING id)
-    INSERT INTO order_status_history (order_id, from_status, status, reason, created_at)
-    SELECT id, ${from}::order_status, ${to}::order_status, ${reason ?? null}::text, ${now} FROM moved`;
+      RETURNING id),
+    entry AS (
+      INSERT INTO order_status_history (order_id, from_status, status, reason, created_at)
+      SELECT id, ${from}::order_status, ${to}::order_status, ${reason ?? null}::text, ${now} FROM moved)
+    INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, topic, payload, headers, created_at)
+    SELECT ${event.eventId}::uuid, ${event.aggregateType}, ${event.aggregateId}, ${event.eventType}, ${event.topic},
+           ${event.payload}::jsonb, ${event.headers}::jsonb, ${event.createdAt}
+    FROM moved
+    ON CONFLICT (event_id) DO NOTHING`;
+}
+
+/** The one event of a move into a final status (order.confirmed / failed / cancelled); none for the others. */
+function finalStatusEvent(order: LockedOrder, to: OrderStatus, reason: string | undefined, now: Date): OutboxRow | undefined {
   const context = { correlationId: order.correlationId, userId: order.userId, traceId: order.traceId };
   const ref = { order_id: order.id, order_number: order.orderNumber, user_id: order.userId };
   const aggregate = { type: 'order', id: order.id } as const;
   if (to === 'confirmed') {
-    await recordEvent(tx, {
+    return outboxRow({
       eventType: 'order.confirmed',
       aggregate,
       context,
       occurredAt: now,
       data: { ...ref, total: toApiAmount(order.total), currency: order.currency, confirmed_at: now.toISOString() },
     });
-  } else if (to === 'failed') {
-    await recordEvent(tx, {
+  }
+  if (to === 'failed') {
+    return outboxRow({
       eventType: 'order.failed',
       aggregate,
       context,
       occurredAt: now,
       data: { ...ref, reason: reason!, failed_at: now.toISOString() },
     });
-  } else if (to === 'cancelled') {
-    await recordEvent(tx, {
+  }
+  if (to === 'cancelled') {
+    return outboxRow({
       eventType: 'order.cancelled',
       aggregate,
       context,
@@ -370,6 +421,7 @@ async function moveLockedOrder(
       data: { ...ref, reason: reason!, cancelled_at: now.toISOString() },
     });
   }
+  return undefined;
 }
 
 /**
@@ -379,10 +431,14 @@ async function moveLockedOrder(
  * Idempotent: confirming a confirmed order changes nothing.
  */
 export async function confirmOrder(deps: OrderDeps, input: { orderId: string }): Promise<void> {
-  await inTransaction(deps.db, async (tx) => {
+  await inSqlTransaction(deps.db, async (tx) => {
     const order = await lockOrder(tx, input.orderId);
     assertStepAllowed(order, 'confirmOrder');
-    await commitReservation({ db: tx, clock: deps.clock }, input);
+    await commitReservation({ db: tx, clock: deps.clock }, input, {
+      correlationId: order.correlationId,
+      userId: order.userId,
+      traceId: order.traceId,
+    });
     await moveLockedOrder(tx, order, { orderId: order.id, to: 'confirmed' }, deps.clock());
   });
 }

@@ -2,7 +2,7 @@ import { context, propagation } from '@opentelemetry/api';
 import { buildEnvelope, type EventContext } from './events/envelope.js';
 import { eventSchemas, type EventData, type EventType } from './events/schemas.js';
 import { topicOf } from './events/topics.js';
-import type { Prisma } from '../generated/prisma/client.js';
+import type { Sql } from '../db/sql.js';
 import { InvalidEventError, NotFoundError } from './errors.js';
 
 export type AggregateType = 'order' | 'product';
@@ -17,6 +17,19 @@ export interface RecordEventInput<T extends EventType> {
   occurrence?: string;
 }
 
+/** An event's outbox row, as recordEvent inserts it (or a statement that inserts it beside another change). */
+export interface OutboxRow {
+  eventId: string;
+  aggregateType: AggregateType;
+  aggregateId: string;
+  eventType: EventType;
+  topic: string;
+  /** The envelope and the Kafka headers, as JSON. */
+  payload: string;
+  headers: string;
+  createdAt: Date;
+}
+
 /**
  * Writes an event to the outbox inside the caller's transaction: the one way domain code announces
  * a change. The envelope is validated against the event's schema first; a row with the same
@@ -24,9 +37,20 @@ export interface RecordEventInput<T extends EventType> {
  * Returns the event id and whether this call inserted it.
  */
 export async function recordEvent<T extends EventType>(
-  tx: Prisma.TransactionClient,
+  tx: Sql,
   input: RecordEventInput<T>,
 ): Promise<{ eventId: string; inserted: boolean }> {
+  const row = outboxRow(input);
+  const inserted = await tx.$executeRaw`
+    INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, topic, payload, headers, created_at)
+    VALUES (${row.eventId}::uuid, ${row.aggregateType}, ${row.aggregateId}, ${row.eventType},
+            ${row.topic}, ${row.payload}::jsonb, ${row.headers}::jsonb, ${row.createdAt})
+    ON CONFLICT (event_id) DO NOTHING`;
+  return { eventId: row.eventId, inserted: inserted === 1 };
+}
+
+/** The outbox row of an event: its envelope, validated against the event's schema, and its headers. */
+export function outboxRow<T extends EventType>(input: RecordEventInput<T>): OutboxRow {
   const envelope = buildEnvelope({
     eventType: input.eventType,
     aggregateId: input.aggregate.id,
@@ -52,17 +76,20 @@ export async function recordEvent<T extends EventType>(
   // The W3C `traceparent` of the span recording the event (the request, or the saga's activity):
   // the relay publishes as its child, so the trace goes on through Kafka.
   propagation.inject(context.active(), headers);
-  const inserted = await tx.$executeRaw`
-    INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, topic, payload, headers, created_at)
-    VALUES (${envelope.event_id}::uuid, ${input.aggregate.type}, ${input.aggregate.id}, ${input.eventType},
-            ${topicOf[input.eventType]}, ${JSON.stringify(envelope)}::jsonb, ${JSON.stringify(headers)}::jsonb,
-            ${input.occurredAt})
-    ON CONFLICT (event_id) DO NOTHING`;
-  return { eventId: envelope.event_id, inserted: inserted === 1 };
+  return {
+    eventId: envelope.event_id,
+    aggregateType: input.aggregate.type,
+    aggregateId: input.aggregate.id,
+    eventType: input.eventType,
+    topic: topicOf[input.eventType],
+    payload: JSON.stringify(envelope),
+    headers: JSON.stringify(headers),
+    createdAt: input.occurredAt,
+  };
 }
 
 /** The correlation id, user and trace an order's events carry: stored on the order when it was placed. */
-export async function orderEventContext(tx: Prisma.TransactionClient, orderId: string): Promise<EventContext> {
+export async function orderEventContext(tx: Sql, orderId: string): Promise<EventContext> {
   const [order] = await tx.$queryRaw<EventContext[]>`
     SELECT correlation_id AS "correlationId", user_id AS "userId", trace_id AS "traceId" FROM orders WHERE id = ${orderId}::uuid`;
   if (!order) throw new NotFoundError('order', orderId);

@@ -1,4 +1,4 @@
-import type { Prisma } from '../generated/prisma/client.js';
+import type { Sql } from '../db/sql.js';
 import type { EventContext } from './events/envelope.js';
 import { recordEvent } from './outbox.js';
 
@@ -9,7 +9,7 @@ import { recordEvent } from './outbox.js';
  * changed the stock; `occurrence` names the change (the same change records nothing new).
  */
 export async function recordStockChanges(
-  tx: Prisma.TransactionClient,
+  tx: Sql,
   change: { productWarehouses: { productId: string; warehouseId: string }[]; context: EventContext; occurredAt: Date; occurrence: string },
 ): Promise<void> {
   const productIds = change.productWarehouses.map((p) => p.productId);

@@ -10,7 +10,9 @@ import {
   type TextMapGetter,
 } from '@opentelemetry/api';
 import { type Consumer, type IHeaders, type Kafka, type KafkaMessage } from 'kafkajs';
-import { type Prisma, type PrismaClient } from '../generated/prisma/client.js';
+import { inSqlTransaction, sqlOf } from '../db/prisma.js';
+import { type Sql } from '../db/sql.js';
+import { type PrismaClient } from '../generated/prisma/client.js';
 import { type Logger } from '../runtime/log.js';
 import { isEventType, readEvent, type EventEnvelope, type EventType } from '../domain/events/schemas.js';
 import { consumerGroups, type ConsumerGroup, type Topic } from '../domain/events/topics.js';
@@ -21,7 +23,7 @@ import { type KafkaNames } from './kafka-names.js';
 const tracer = trace.getTracer('order-saga-subscribers');
 
 /** Does a subscriber's work for one event, inside the transaction that records it in the inbox. */
-export type EventHandler<T extends EventType> = (event: EventEnvelope<T>, tx: Prisma.TransactionClient) => Promise<void>;
+export type EventHandler<T extends EventType> = (event: EventEnvelope<T>, tx: Sql) => Promise<void>;
 
 export interface Subscriber {
   group: ConsumerGroup;
@@ -134,22 +136,18 @@ export async function startSubscriber(deps: ConsumerRunnerDeps, subscriber: Subs
 
   const handle = async (event: EventEnvelope): Promise<'handled' | 'duplicate'> => {
     const handler = subscriber.handlers[event.event_type] as EventHandler<EventType>;
-    return deps.prisma.$transaction(
-      async (tx) => {
-        const recorded = await tx.$executeRaw`
-          INSERT INTO inbox (consumer_group, event_id, event_type)
-          VALUES (${groupId}, ${event.event_id}::uuid, ${event.event_type})
-          ON CONFLICT DO NOTHING`;
-        if (recorded === 0) return 'duplicate';
-        await handler(event, tx);
-        return 'handled';
-      },
-      // Seed "Communication Best Practices": event processing 30 s.
-      { maxWait: 10_000, timeout: 30_000 },
-    );
+    return inSqlTransaction(deps.prisma, async (tx) => {
+      const recorded = await tx.$executeRaw`
+        INSERT INTO inbox (consumer_group, event_id, event_type)
+        VALUES (${groupId}, ${event.event_id}::uuid, ${event.event_type})
+        ON CONFLICT DO NOTHING`;
+      if (recorded === 0) return 'duplicate';
+      await handler(event, tx);
+      return 'handled';
+    });
   };
 
-  const databaseAnswers = () => deps.prisma.$queryRaw`SELECT 1`.then(
+  const databaseAnswers = () => sqlOf(deps.prisma).$queryRaw`SELECT 1`.then(
     () => true,
     () => false,
   );

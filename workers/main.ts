@@ -58,7 +58,7 @@ runProcess({ name: 'order worker', log, deadlineMs: graceMs + config.shutdownDea
   }
   const workflowBundle = config.env === 'production' ? { codePath: bundlePath } : await bundleOrderWorkflows();
 
-  const db = createPrisma(config.postgres.url);
+  const db = createPrisma(config.postgres.url, { poolSize: config.postgres.poolSize });
   const connection = await NativeConnection.connect(config.temporal.connection);
   // The housekeeping starts sagas and keeps its schedule through a client of its own.
   const clientConnection = await Connection.connect(config.temporal.connection);

@@ -1,4 +1,6 @@
-import { inTransaction, type Db } from '../../db/prisma.js';
+import { randomUUID } from 'node:crypto';
+import { inSqlTransaction, inTransaction, sqlOf, type Db } from '../../db/prisma.js';
+import { type Sql } from '../../db/sql.js';
 import type { Order, Payment, PaymentStatus, Prisma } from '../../generated/prisma/client.js';
 import type { Clock } from '../clock.js';
 import {
@@ -98,7 +100,7 @@ function paymentRef(payment: Payment) {
 }
 
 /** Announces a payment's outcome: payment.success or payment.failed (requires_action has no event). */
-async function announceOutcome(tx: Prisma.TransactionClient, payment: Payment, now: Date, context?: EventContext): Promise<void> {
+async function announceOutcome(tx: Sql, payment: Payment, now: Date, context?: EventContext): Promise<void> {
   context ??= await orderEventContext(tx, payment.orderId);
   const aggregate = { type: 'order', id: payment.orderId } as const;
   if (payment.status === 'succeeded') {
@@ -118,8 +120,22 @@ async function announceOutcome(tx: Prisma.TransactionClient, payment: Payment, n
   }
 }
 
-async function lockPayments(tx: Prisma.TransactionClient, orderId: string): Promise<void> {
+async function lockPayments(tx: Sql, orderId: string): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`payment:${orderId}`}, 0))`;
+}
+
+type PaymentRow = Omit<Payment, 'amount'> & { amount: string };
+const toPayment = (row: PaymentRow): Payment => ({ ...row, amount: new Decimal(row.amount) });
+
+/** An order's charge, read in plain SQL: the saga's charge step runs on every order. */
+async function findCharge(db: Db | Sql, orderId: string): Promise<Payment | null> {
+  const [row] = await sqlOf(db).$queryRaw<PaymentRow[]>`
+    SELECT id::text AS id, order_id::text AS "orderId", idempotency_key AS "idempotencyKey", transaction_id AS "transactionId",
+           provider, provider_payment_id AS "providerPaymentId", provider_refund_id AS "providerRefundId", status::text AS status,
+           amount::text AS amount, currency, payment_method AS "paymentMethod", decline_code AS "declineCode",
+           failure_message AS "failureMessage", created_at AS "createdAt", updated_at AS "updatedAt"
+    FROM payments WHERE idempotency_key = ${keys.charge(orderId)}`;
+  return row ? toPayment(row) : null;
 }
 
 /**
@@ -127,29 +143,35 @@ async function lockPayments(tx: Prisma.TransactionClient, orderId: string): Prom
  * transaction id and its event, in one transaction.
  */
 async function recordCharge(deps: PaymentDeps, orderId: string, charge: ProviderCharge, context?: EventContext): Promise<Payment> {
-  return inTransaction(deps.db, async (tx) => {
+  return inSqlTransaction(deps.db, async (tx) => {
     await lockPayments(tx, orderId);
-    const existing = await tx.payment.findUnique({ where: { idempotencyKey: keys.charge(orderId) } });
+    const existing = await findCharge(tx, orderId);
     if (existing) return existing;
     const now = deps.clock();
     const [{ next }] = await tx.$queryRaw<[{ next: bigint }]>`SELECT nextval('transaction_id_seq') AS next`;
-    const payment = await tx.payment.create({
-      data: {
-        orderId,
-        idempotencyKey: keys.charge(orderId),
-        transactionId: formatTransactionId(now.getUTCFullYear(), next),
-        provider: deps.provider.name,
-        providerPaymentId: charge.id,
-        status: statusOf[charge.status],
-        amount: new Decimal(charge.amount).div(100),
-        currency: charge.currency,
-        paymentMethod: charge.paymentMethod,
-        declineCode: charge.declineCode,
-        failureMessage: charge.failureMessage,
-        createdAt: now,
-        updatedAt: now,
-      },
-    });
+    const payment: Payment = {
+      id: randomUUID(),
+      orderId,
+      idempotencyKey: keys.charge(orderId),
+      transactionId: formatTransactionId(now.getUTCFullYear(), next),
+      provider: deps.provider.name,
+      providerPaymentId: charge.id,
+      providerRefundId: null,
+      status: statusOf[charge.status],
+      amount: new Decimal(charge.amount).div(100),
+      currency: charge.currency,
+      paymentMethod: charge.paymentMethod,
+      declineCode: charge.declineCode ?? null,
+      failureMessage: charge.failureMessage ?? null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await tx.$executeRaw`
+      INSERT INTO payments (id, order_id, idempotency_key, transaction_id, provider, provider_payment_id, status, amount, currency,
+                            payment_method, decline_code, failure_message, created_at, updated_at)
+      VALUES (${payment.id}::uuid, ${orderId}::uuid, ${payment.idempotencyKey}, ${payment.transactionId}, ${payment.provider},
+              ${payment.providerPaymentId}, ${payment.status}::payment_status, ${payment.amount.toFixed(2)}::numeric, ${payment.currency},
+              ${payment.paymentMethod}, ${payment.declineCode}, ${payment.failureMessage}, ${now}, ${now})`;
     await announceOutcome(tx, payment, now, context);
     return payment;
   });
@@ -169,7 +191,7 @@ export async function chargePayment(
 ): Promise<PaymentSummary> {
   const { order, token } = input;
   if (!token) throw new ValidationError('a payment token is required');
-  const existing = await deps.db.payment.findUnique({ where: { idempotencyKey: keys.charge(order.id) } });
+  const existing = await findCharge(deps.db, order.id);
   if (existing) {
     if (existing.status === 'failed') throw declined(existing);
     // A repeat: the 3-D Secure link is the provider's to tell again.

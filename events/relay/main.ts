@@ -11,6 +11,8 @@ import { kafkaNames } from '../kafka-names.js';
 
 /** How often the relay logs its lag. */
 const LAG_LOG_INTERVAL_MS = 30_000;
+/** Long enough for the producer's own retries; past it PostgreSQL ends the batch's transaction, which goes out again. */
+const BATCH_LIMIT_MS = 60_000;
 
 /**
  * The outbox relay process (`npm run relay`). Provisions the topics, then publishes the outbox
@@ -27,7 +29,7 @@ runProcess({ name: 'outbox relay', log, deadlineMs: config.shutdownDeadlineMs },
 
   await ensureTopics(kafka, config, log);
 
-  const prisma = createPrisma(config.postgres.url, { poolSize: 4 });
+  const prisma = createPrisma(config.postgres.url, { poolSize: config.postgres.poolSize, abandonAfterMs: BATCH_LIMIT_MS });
   const producer = createIdempotentProducer(kafka);
   await producer.connect();
   const relay = new OutboxRelay({

@@ -10,8 +10,9 @@ import {
 } from '@opentelemetry/api';
 import { type IHeaders, type Message, type TopicMessages } from 'kafkajs';
 import pg from 'pg';
-import { type Db } from '../../db/prisma.js';
-import { type Prisma, type PrismaClient } from '../../generated/prisma/client.js';
+import { inSqlTransaction, sqlOf, type Db } from '../../db/prisma.js';
+import { type Sql } from '../../db/sql.js';
+import { type PrismaClient } from '../../generated/prisma/client.js';
 import { type Logger } from '../../runtime/log.js';
 import { type Topic } from '../../domain/events/topics.js';
 import { type IdempotentProducer } from '../kafka.js';
@@ -46,7 +47,7 @@ export interface OutboxLag {
 
 /** How far behind the relay is: what the outbox holds that Kafka does not have yet. */
 export async function outboxLag(db: Db): Promise<OutboxLag> {
-  const [row] = await db.$queryRaw<[{ unpublished: bigint; parked: bigint; held: bigint; oldest_age_ms: number | null }]>`
+  const [row] = await sqlOf(db).$queryRaw<[{ unpublished: bigint; parked: bigint; held: bigint; oldest_age_ms: number | null }]>`
     WITH pending AS (
       SELECT created_at, parked_at IS NOT NULL AS parked,
              parked_at IS NULL AND aggregate_id IN (
@@ -132,40 +133,36 @@ export class OutboxRelay {
    */
   async publishBatch(): Promise<number> {
     const { prisma, batchSize } = this.options;
-    return prisma.$transaction(
-      async (tx) => {
-        const heads = await tx.$queryRaw<{ aggregate_id: string }[]>`
-          SELECT o.aggregate_id FROM outbox o
-          WHERE o.published_at IS NULL AND o.parked_at IS NULL
-            AND o.id IN (SELECT DISTINCT ON (aggregate_id) id FROM outbox
-                         WHERE published_at IS NULL ORDER BY aggregate_id, id)
-          ORDER BY o.id
-          LIMIT ${batchSize}
-          FOR UPDATE OF o SKIP LOCKED`;
-        if (!heads.length) return 0;
-        // A fresh snapshot, taken after the claim: rows another relay published meanwhile are gone.
-        const rows = await tx.$queryRaw<OutboxRow[]>`
-          SELECT id, event_id::text, aggregate_id, event_type, topic, payload, headers FROM outbox
-          WHERE published_at IS NULL AND aggregate_id = ANY(${heads.map((h) => h.aggregate_id)}::text[])
-          ORDER BY id
-          LIMIT ${batchSize}
-          FOR UPDATE`;
-        if (!rows.length) return 0;
-        let outcome = { published: rows, parked: 0 };
-        try {
-          await this.publish(rows);
-        } catch (error) {
-          if (!refusedForGood(error)) throw error;
-          outcome = await this.publishAroundRefused(tx, rows);
-        }
-        await tx.$executeRaw`
-          UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(${outcome.published.map((r) => r.id.toString())}::bigint[])`;
-        this.metrics.batch(outcome.published, outcome.parked);
-        return outcome.published.length + outcome.parked;
-      },
-      // Long enough for the producer's own retries; past it the batch rolls back and goes out again.
-      { maxWait: 10_000, timeout: 60_000 },
-    );
+    return inSqlTransaction(prisma, async (tx) => {
+      const heads = await tx.$queryRaw<{ aggregate_id: string }[]>`
+        SELECT o.aggregate_id FROM outbox o
+        WHERE o.published_at IS NULL AND o.parked_at IS NULL
+          AND o.id IN (SELECT DISTINCT ON (aggregate_id) id FROM outbox
+                       WHERE published_at IS NULL ORDER BY aggregate_id, id)
+        ORDER BY o.id
+        LIMIT ${batchSize}
+        FOR UPDATE OF o SKIP LOCKED`;
+      if (!heads.length) return 0;
+      // A fresh snapshot, taken after the claim: rows another relay published meanwhile are gone.
+      const rows = await tx.$queryRaw<OutboxRow[]>`
+        SELECT id, event_id::text, aggregate_id, event_type, topic, payload, headers FROM outbox
+        WHERE published_at IS NULL AND aggregate_id = ANY(${heads.map((h) => h.aggregate_id)}::text[])
+        ORDER BY id
+        LIMIT ${batchSize}
+        FOR UPDATE`;
+      if (!rows.length) return 0;
+      let outcome = { published: rows, parked: 0 };
+      try {
+        await this.publish(rows);
+      } catch (error) {
+        if (!refusedForGood(error)) throw error;
+        outcome = await this.publishAroundRefused(tx, rows);
+      }
+      await tx.$executeRaw`
+        UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(${outcome.published.map((r) => r.id.toString())}::bigint[])`;
+      this.metrics.batch(outcome.published, outcome.parked);
+      return outcome.published.length + outcome.parked;
+    });
   }
 
   /**
@@ -173,7 +170,7 @@ export class OutboxRelay {
    * time, in id order, to find it, and parks it (with the rest of its aggregate in the batch held
    * behind it, unpublished) instead of failing every batch for every order.
    */
-  private async publishAroundRefused(tx: Prisma.TransactionClient, rows: OutboxRow[]): Promise<{ published: OutboxRow[]; parked: number }> {
+  private async publishAroundRefused(tx: Sql, rows: OutboxRow[]): Promise<{ published: OutboxRow[]; parked: number }> {
     const published: OutboxRow[] = [];
     const parked = new Set<string>();
     for (const row of rows) {
@@ -255,15 +252,16 @@ export class OutboxRelay {
 
   private async loop(): Promise<void> {
     await this.listen();
-    const { log, pollIntervalMs } = this.options;
+    const { log, pollIntervalMs, batchSize } = this.options;
     while (!this.stopping) {
       this.woken = false;
       try {
         const rows = await this.publishBatch();
-        if (rows > 0) {
-          log.debug({ rows }, 'published outbox rows');
-          continue;
-        }
+        if (rows > 0) log.debug({ rows }, 'published outbox rows');
+        // A full batch may have left rows behind. A partial one claimed every aggregate it could,
+        // and a row committed since has NOTIFYed (woken): asking again would find nothing, unless
+        // no LISTEN connection tells of new rows.
+        if (rows >= batchSize || (rows > 0 && !this.listener)) continue;
       } catch (error) {
         log.error({ err: error }, 'publishing the outbox failed; retrying');
       }

@@ -1,4 +1,4 @@
-import { type Prisma } from '../../generated/prisma/client.js';
+import { type Sql } from '../../db/sql.js';
 import { Decimal } from '../../domain/money.js';
 import { type EventHandler, type Subscriber } from '../consumer.js';
 
@@ -25,7 +25,7 @@ export function hourOf(timestamp: string): Date {
 }
 
 async function count(
-  tx: Prisma.TransactionClient,
+  tx: Sql,
   entry: { timestamp: string; status: string; currency: string; total: Decimal | number },
 ): Promise<void> {
   await tx.$executeRaw`
@@ -38,23 +38,21 @@ async function count(
 export function createAnalyticsSubscriber(): Subscriber {
   const created: EventHandler<'order.created'> = async (event, tx) => {
     const { order_id: orderId, total, currency } = event.data;
-    await tx.analyticsOrder.upsert({
-      where: { orderId },
-      create: { orderId, status: statusOf[event.event_type], total, currency, updatedAt: new Date(event.timestamp) },
-      update: {},
-    });
-    await count(tx, { timestamp: event.timestamp, status: statusOf[event.event_type], currency, total });
+    const status = statusOf[event.event_type];
+    await tx.$executeRaw`
+      INSERT INTO analytics_orders (order_id, status, total, currency, updated_at)
+      VALUES (${orderId}::uuid, ${status}, ${new Decimal(total).toFixed(2)}::numeric, ${currency}, ${new Date(event.timestamp)})
+      ON CONFLICT (order_id) DO NOTHING`;
+    await count(tx, { timestamp: event.timestamp, status, currency, total });
   };
 
   const confirmed: EventHandler<'order.confirmed'> = async (event, tx) => {
     const { order_id: orderId, total, currency } = event.data;
     const status = statusOf[event.event_type];
-    const updatedAt = new Date(event.timestamp);
-    await tx.analyticsOrder.upsert({
-      where: { orderId },
-      create: { orderId, status, total, currency, updatedAt },
-      update: { status, updatedAt },
-    });
+    await tx.$executeRaw`
+      INSERT INTO analytics_orders (order_id, status, total, currency, updated_at)
+      VALUES (${orderId}::uuid, ${status}, ${new Decimal(total).toFixed(2)}::numeric, ${currency}, ${new Date(event.timestamp)})
+      ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at`;
     await count(tx, { timestamp: event.timestamp, status, currency, total });
   };
 
@@ -62,15 +60,15 @@ export function createAnalyticsSubscriber(): Subscriber {
   // publishes before them (same key, same partition, in order).
   const ended: EventHandler<'order.failed' | 'order.cancelled'> = async (event, tx) => {
     const status = statusOf[event.event_type];
-    const known = await tx.analyticsOrder.findUnique({ where: { orderId: event.data.order_id } });
-    if (known) {
-      await tx.analyticsOrder.update({ where: { orderId: known.orderId }, data: { status, updatedAt: new Date(event.timestamp) } });
-    }
+    const [known] = await tx.$queryRaw<{ currency: string; total: string }[]>`
+      UPDATE analytics_orders SET status = ${status}, updated_at = ${new Date(event.timestamp)}
+      WHERE order_id = ${event.data.order_id}::uuid
+      RETURNING currency, total::text AS total`;
     await count(tx, {
       timestamp: event.timestamp,
       status,
       currency: known?.currency ?? NO_CURRENCY,
-      total: known?.total ?? 0,
+      total: known ? new Decimal(known.total) : 0,
     });
   };
 

@@ -20,6 +20,9 @@ import { kafkaNames } from '../kafka-names.js';
  * own consumer group. Provisions the topics first (the broker creates none on demand). SIGINT or
  * SIGTERM lets each finish the event in hand, commits, and leaves the groups.
  */
+/** Seed "Communication Best Practices": event processing 30 s; past it PostgreSQL ends the event's transaction, and it is retried. */
+const EVENT_LIMIT_MS = 30_000;
+
 const config = loadConfig();
 const log = createLogger('subscribers', config.logLevel);
 runProcess({ name: 'subscribers', log, deadlineMs: config.shutdownDeadlineMs }, async () => {
@@ -30,7 +33,7 @@ runProcess({ name: 'subscribers', log, deadlineMs: config.shutdownDeadlineMs }, 
 
   await ensureTopics(kafka, config, log);
 
-  const prisma = createPrisma(config.postgres.url);
+  const prisma = createPrisma(config.postgres.url, { poolSize: config.postgres.poolSize, abandonAfterMs: EVENT_LIMIT_MS });
   const producer = createIdempotentProducer(kafka);
   await producer.connect();
   const mailer = createMailer(config.mail);

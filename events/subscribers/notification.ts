@@ -1,4 +1,3 @@
-import { type Prisma } from '../../generated/prisma/client.js';
 import { type Clock } from '../../domain/clock.js';
 import { recordEvent } from '../../domain/outbox.js';
 import { type EventHandler, type Subscriber } from '../consumer.js';
@@ -61,7 +60,7 @@ export function composeOrderEmail(event: FinalOrderEvent): { template: string; s
  * before it commits: a crash between the two sends the mail again (at least once), never not at all.
  */
 export function createNotificationSubscriber(deps: NotificationDeps): Subscriber {
-  const notify: EventHandler<FinalOrderEvent['event_type']> = async (event, tx: Prisma.TransactionClient) => {
+  const notify: EventHandler<FinalOrderEvent['event_type']> = async (event, tx) => {
     const { template, subject, text } = composeOrderEmail(event);
     const { order_id: orderId, user_id: userId } = event.data;
     const message: MailMessage = {
@@ -72,20 +71,10 @@ export function createNotificationSubscriber(deps: NotificationDeps): Subscriber
     };
     const { messageId } = await deps.mailer.send(message);
     const sentAt = deps.clock();
-    await tx.notification.create({
-      data: {
-        id: message.id,
-        eventId: event.event_id,
-        orderId,
-        userId,
-        channel: 'email',
-        template,
-        recipient: message.to,
-        subject,
-        messageId,
-        sentAt,
-      },
-    });
+    await tx.$executeRaw`
+      INSERT INTO notifications (id, event_id, order_id, user_id, channel, template, recipient, subject, message_id, sent_at)
+      VALUES (${message.id}::uuid, ${event.event_id}::uuid, ${orderId}::uuid, ${userId}, 'email', ${template}, ${message.to},
+              ${subject}, ${messageId}, ${sentAt})`;
     await recordEvent(tx, {
       eventType: 'notification.sent',
       aggregate: { type: 'order', id: orderId },

@@ -1,4 +1,4 @@
-import { type Prisma } from '../../generated/prisma/client.js';
+import { type Sql } from '../../db/sql.js';
 import { type EventHandler, type Subscriber } from '../consumer.js';
 import { type EventData } from '../../domain/events/schemas.js';
 
@@ -17,7 +17,7 @@ const NEVER = new Date(0);
 type StockLine = EventData<'inventory.reserved'>['reservations'][number];
 
 async function applyStockChange(
-  tx: Prisma.TransactionClient,
+  tx: Sql,
   lines: StockLine[],
   change: { onHand: -1 | 0; reserved: -1 | 1 },
   at: Date,

@@ -1,0 +1,66 @@
+import pg from 'pg';
+
+/**
+ * Raw SQL as tagged templates, the way Prisma's `$queryRaw` and `$executeRaw` take it: a Prisma
+ * client or transaction is one, and so is a plain node-postgres transaction (`sqlTransaction`),
+ * so a domain function written against `Sql` runs inside either.
+ */
+export interface Sql {
+  $queryRaw<T = unknown>(query: TemplateStringsArray, ...values: unknown[]): Promise<T>;
+  $executeRaw(query: TemplateStringsArray, ...values: unknown[]): Promise<number>;
+}
+
+/** `int8` as `bigint`, as Prisma reads it (node-postgres's default is a string); the rest as node-postgres reads it. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 ? (value: string) => BigInt(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+export function createPool(config: pg.PoolConfig): pg.Pool {
+  const pool = new pg.Pool({ ...config, types });
+  // An idle connection the server closed (a restart, a dropped database) leaves the pool by
+  // itself and the next query opens another; unheard, the error would end the process.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+function statement(query: TemplateStringsArray, values: unknown[]): pg.QueryConfig {
+  return { text: query.reduce((text, part, i) => `${text}$${i}${part}`), values };
+}
+
+/** Sql over a node-postgres pool (each statement on its own) or one checked-out client (a transaction). */
+class PgSql implements Sql {
+  constructor(private readonly client: pg.Pool | pg.PoolClient) {}
+
+  async $queryRaw<T = unknown>(query: TemplateStringsArray, ...values: unknown[]): Promise<T> {
+    return (await this.client.query(statement(query, values))).rows as T;
+  }
+
+  async $executeRaw(query: TemplateStringsArray, ...values: unknown[]): Promise<number> {
+    return (await this.client.query(statement(query, values))).rowCount ?? 0;
+  }
+}
+
+export function poolSql(pool: pg.Pool): Sql {
+  return new PgSql(pool);
+}
+
+/**
+ * Runs `work` in one transaction on one pooled connection: BEGIN, the work's statements, COMMIT
+ * (ROLLBACK when it throws). A connection whose ROLLBACK failed is discarded, not pooled again.
+ */
+export async function sqlTransaction<T>(pool: pg.Pool, work: (tx: Sql) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await work(new PgSql(client));
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
