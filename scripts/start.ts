@@ -7,9 +7,13 @@ import { launchApplication, prepareApplication, type RunningApplication } from '
  * `npm start`: the whole system on this machine. Installs and starts the stack, migrates and seeds
  * the database, runs the application's processes in the foreground and prints where everything is.
  * Ctrl-C stops the application; the stack keeps running (`npm run stack -- down` stops it).
+ * `npm start -- --scale`: the scaled-out topology (a 3-node Kafka cluster, two APIs, two workers,
+ * two relays); give it a state directory of its own (STACK_STATE_DIR), it is another cluster.
  */
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const scale = process.argv.includes('--scale');
+  const scaleEnv = scale ? { KAFKA_NODES: '3' } : {};
+  const config = loadConfig({ ...process.env, ...scaleEnv });
   await up(config, { say: (line) => console.log(`start: ${line}`) });
   await prepareApplication(config, (line) => console.log(`start: ${line}`));
 
@@ -18,6 +22,8 @@ async function main(): Promise<void> {
     process.exit(code);
   };
   const launching: Promise<RunningApplication> = launchApplication({
+    env: scaleEnv,
+    scale,
     onExit: (name, code) => {
       console.error(`start: ${name} exited (${code}); stopping the others`);
       void stopAll(1);
@@ -28,7 +34,7 @@ async function main(): Promise<void> {
 
   console.log(`
 The order saga is running.
-  API               ${config.api.url}/api/v1
+  API               ${config.api.url}/api/v1${scale ? `   (and http://${config.api.host}:${config.api.port + 1}/api/v1)` : ''}
   API docs          ${config.api.url}/docs   (OpenAPI: ${config.api.url}/openapi.json)
   Health            ${config.api.url}/health
   Temporal Web UI   ${config.temporal.uiUrl}

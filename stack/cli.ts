@@ -6,7 +6,8 @@ import { toolPaths } from './tools.js';
 
 const usage = `usage: npm run stack -- <command> [service...]
   up [service...]      install what is missing, start the services, wait until they answer
-                       (--temporal server: Temporal's production server on PostgreSQL instead of the dev server)
+                       (--temporal server: Temporal's production server on PostgreSQL instead of the dev server;
+                        --scale: a 3-node Kafka cluster, replication factor 3, min.insync.replicas 2)
   down [service...]    stop the services this stack started
   status               which services run, and where
   logs <service>       the last lines of a service's log (postgres, kafka, temporal)
@@ -23,15 +24,16 @@ function parseServices(names: string[]): ServiceName[] {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...words] = argv;
-  // `--temporal server|dev` is TEMPORAL_SERVER for this command.
+  // `--temporal server|dev` is TEMPORAL_SERVER for this command, `--scale` is KAFKA_NODES=3.
   const flag = words.indexOf('--temporal');
-  const rest = flag < 0 ? words : words.filter((_, i) => i !== flag && i !== flag + 1);
-  const config = loadConfig(flag < 0 ? process.env : { ...process.env, TEMPORAL_SERVER: words[flag + 1] });
+  const scale = words.includes('--scale');
+  const rest = words.filter((word, i) => word !== '--scale' && (flag < 0 || (i !== flag && i !== flag + 1)));
+  const config = loadConfig({ ...process.env, ...(flag >= 0 && { TEMPORAL_SERVER: words[flag + 1] }), ...(scale && { KAFKA_NODES: '3' }) });
   switch (command) {
     case 'up': {
       const { started, urls } = await up(config, { only: parseServices(rest), say: (line) => console.log(`stack: ${line}`) });
       for (const [name, list] of Object.entries(urls)) {
-        console.log(`${name.padEnd(9)} ${started.includes(name as ServiceName) ? 'started' : 'running'}  ${list.join('  ')}`);
+        console.log(`${name.padEnd(9)} ${started.includes(name as ServiceName) ? 'started' : 'running'}  ${list?.join('  ')}`);
       }
       return 0;
     }
