@@ -47,6 +47,8 @@ export class FaultInjector {
       databaseUrl: string;
       say: (line: string) => void;
       random?: () => number;
+      /** How long one broker stays down (default 10 s); all of them stay down 15 s. */
+      brokerDownMs?: number;
     },
   ) {}
 
@@ -79,7 +81,7 @@ export class FaultInjector {
       case 'broker': {
         const node = this.pick(config.kafka.nodes);
         await this.killServer(kafkaNodeName(node.id), 'SIGKILL');
-        await sleep(10_000);
+        await sleep(this.options.brokerDownMs ?? 10_000);
         await up(config, { only: ['kafka'] });
         return { target: kafkaNodeName(node.id) };
       }
@@ -132,6 +134,7 @@ export class FaultInjector {
    */
   private async killRelayMidBatch(): Promise<{ target: string; detail?: string }> {
     const client = new pg.Client({ connectionString: this.options.databaseUrl });
+    client.on('error', () => undefined);
     await client.connect();
     try {
       const deadline = Date.now() + 30_000;

@@ -15,6 +15,7 @@ import { startBalancer } from './balancer.js';
 import { faultKinds, FaultInjector, type FaultKind } from './faults.js';
 import { checkInvariants, type InvariantInputs } from './invariants.js';
 import { Load } from './load.js';
+import { waitUntilDrained } from './drain.js';
 import { writeReport, type ChaosReport } from './report.js';
 import { namedDatabaseUrl, prebuiltWorkerEnv } from './workers.js';
 
@@ -94,6 +95,8 @@ async function main(): Promise<number> {
   await prepareApplication(config, say);
 
   const pool = new pg.Pool({ connectionString: config.postgres.url, max: 4 });
+  // A connection PostgreSQL drops (the postgres fault) is an error of the pool, not of this process.
+  pool.on('error', () => undefined);
   // Stock that runs short before the end, so that out-of-stock failures are part of the mix.
   await pool.query('UPDATE stock SET on_hand = 15, reserved = 0');
   const initialStock = new Map((await pool.query<{ id: string; on_hand: number }>('SELECT id::text, on_hand FROM stock')).rows.map((r) => [r.id, r.on_hand]));
@@ -222,22 +225,7 @@ async function drive({ config, app, pool, names, runId, initialStock, productIds
   }
   phase = 'draining';
   await load.stop();
-  const drainDeadline = Date.now() + 10 * 60_000;
-  let stableSince = 0;
-  let lastInbox = -1;
-  while (Date.now() < drainDeadline) {
-    const { rows: [row] } = await pool.query<{ pending: string; outbox: string; inbox: string }>(
-      `SELECT (SELECT count(*) FROM orders WHERE status NOT IN ('confirmed', 'failed', 'cancelled'))::text AS pending,
-              (SELECT count(*) FROM outbox WHERE published_at IS NULL)::text AS outbox,
-              (SELECT count(*) FROM inbox)::text AS inbox`,
-    );
-    const quiet = Number(row!.pending) === 0 && Number(row!.outbox) === 0 && Number(row!.inbox) === lastInbox;
-    lastInbox = Number(row!.inbox);
-    stableSince = quiet ? stableSince || Date.now() : 0;
-    // The subscribers have had ten seconds with nothing new to process.
-    if (stableSince && Date.now() - stableSince > 10_000) break;
-    await sleep(1000);
-  }
+  await waitUntilDrained(pool, 20 * 60_000);
   const loadSeconds = durationS;
   const drainSeconds = Math.round((Date.now() - startedAt) / 1000 - loadSeconds);
   phase = 'checking';
