@@ -3,7 +3,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.stack/', 'generated/', 'dist/', 'workflows/bundle/'] },
+  { ignores: ['node_modules/', '.stack/', '.stack-chaos/', 'generated/', 'dist/', 'workflows/bundle/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { languageOptions: { globals: globals.node } },

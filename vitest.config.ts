@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', '.stack/**', 'generated/**'],
+    exclude: ['node_modules/**', '.stack/**', '.stack-chaos/**', 'generated/**'],
     globalSetup: ['test/global-setup.ts'],
     setupFiles: ['test/setup-runtime.ts'],
     // The Temporal worker's native bridge wants processes, not worker threads; files run one at a

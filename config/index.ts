@@ -107,12 +107,17 @@ const schema = z
     KAFKA_HOST: z.string().default('127.0.0.1'),
     KAFKA_PORT: port.default(9092),
     KAFKA_CONTROLLER_PORT: port.default(9093),
+    /**
+     * Nodes of the local Kafka cluster (`npm run stack -- up --scale`: 3), each a combined broker and
+     * controller; node n listens on KAFKA_PORT + 2(n-1) and KAFKA_CONTROLLER_PORT + 2(n-1).
+     */
+    KAFKA_NODES: z.coerce.number().int().min(1).max(9).default(1),
     KAFKA_BROKERS: z.string().optional(),
     KAFKA_CLIENT_ID: z.string().default('order-saga'),
     /** Put before every topic and consumer group name: lets test runs (or tenants) share one cluster. */
     KAFKA_TOPIC_PREFIX: z.string().regex(/^[\w.-]*$/).default(''),
-    /** 1 on the local single broker; 3 in production. */
-    KAFKA_REPLICATION_FACTOR: z.coerce.number().int().positive().default(1),
+    /** Default: as many as the local cluster has nodes, at most 3 (1 on the local single broker); 3 in production. */
+    KAFKA_REPLICATION_FACTOR: z.coerce.number().int().positive().optional(),
     /**
      * Replicas that must have a write before the broker acknowledges it (acks=all), set on every topic
      * the system creates. Default: one fewer than the replication factor (2 of 3), at least 1.
@@ -204,7 +209,7 @@ const schema = z
     WORKER_TEMPORAL_METRICS_PORT: port.default(9468),
   })
   .superRefine((env, ctx) => {
-    if (env.KAFKA_MIN_INSYNC_REPLICAS !== undefined && env.KAFKA_MIN_INSYNC_REPLICAS > env.KAFKA_REPLICATION_FACTOR) {
+    if (env.KAFKA_MIN_INSYNC_REPLICAS !== undefined && env.KAFKA_MIN_INSYNC_REPLICAS > (env.KAFKA_REPLICATION_FACTOR ?? Math.min(3, env.KAFKA_NODES))) {
       ctx.addIssue({
         code: 'custom',
         path: ['KAFKA_MIN_INSYNC_REPLICAS'],
@@ -225,6 +230,12 @@ const schema = z
   })
   .transform((env, ctx) => {
     const temporalConnection = temporalConnectionOptions(env, ctx);
+    const kafkaNodes = Array.from({ length: env.KAFKA_NODES }, (_, i) => ({
+      id: i + 1,
+      port: env.KAFKA_PORT + 2 * i,
+      controllerPort: env.KAFKA_CONTROLLER_PORT + 2 * i,
+    }));
+    const replicationFactor = env.KAFKA_REPLICATION_FACTOR ?? Math.min(3, env.KAFKA_NODES);
     const databaseUrl =
       env.DATABASE_URL ??
       `postgresql://${encodeURIComponent(env.POSTGRES_USER)}:${encodeURIComponent(env.POSTGRES_PASSWORD)}` +
@@ -269,11 +280,12 @@ const schema = z
         host: env.KAFKA_HOST,
         port: env.KAFKA_PORT,
         controllerPort: env.KAFKA_CONTROLLER_PORT,
-        brokers: (env.KAFKA_BROKERS ?? `${env.KAFKA_HOST}:${env.KAFKA_PORT}`).split(',').map((b) => b.trim()),
+        nodes: kafkaNodes,
+        brokers: (env.KAFKA_BROKERS ?? kafkaNodes.map((node) => `${env.KAFKA_HOST}:${node.port}`).join(',')).split(',').map((b) => b.trim()),
         clientId: env.KAFKA_CLIENT_ID,
         topicPrefix: env.KAFKA_TOPIC_PREFIX,
-        replicationFactor: env.KAFKA_REPLICATION_FACTOR,
-        minInsyncReplicas: env.KAFKA_MIN_INSYNC_REPLICAS ?? Math.max(1, env.KAFKA_REPLICATION_FACTOR - 1),
+        replicationFactor,
+        minInsyncReplicas: env.KAFKA_MIN_INSYNC_REPLICAS ?? Math.max(1, replicationFactor - 1),
       },
       relay: { batchSize: env.RELAY_BATCH_SIZE, pollIntervalMs: env.RELAY_POLL_INTERVAL_MS },
       subscribers: {

@@ -1,11 +1,33 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Kafka } from 'kafkajs';
 import { type Config } from '../config/index.js';
 import { type Logger } from '../runtime/log.js';
 import { provisionTopics } from './provision.js';
 import { kafkaNames } from './kafka-names.js';
 
-/** What the relay and subscriber processes do first: provision the topics, saying what changed. */
+/** Provisioning tries after a retriable failure, and the pause between them. */
+const PROVISION_ATTEMPTS = 5;
+const PROVISION_PAUSE_MS = 2_000;
+
+/**
+ * What the relay and subscriber processes do first: provision the topics, saying what changed.
+ * On a cluster of several brokers, a broker may not know a topic the controller just created, and
+ * kafkajs gives up waiting for its leaders with a retriable error (UNKNOWN_TOPIC_OR_PARTITION) on
+ * a busy machine: provisioning is idempotent, so it runs again and finds the topics there.
+ */
 export async function ensureTopics(kafka: Kafka, config: Config, log: Logger): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await provisionOnce(kafka, config, log);
+    } catch (error) {
+      if (!(error as { retriable?: boolean }).retriable || attempt >= PROVISION_ATTEMPTS) throw error;
+      log.warn({ err: error, attempt }, 'provisioning the topics failed; trying again');
+      await sleep(PROVISION_PAUSE_MS);
+    }
+  }
+}
+
+async function provisionOnce(kafka: Kafka, config: Config, log: Logger): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {

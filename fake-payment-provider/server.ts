@@ -7,9 +7,15 @@ import type { ProviderErrorBody } from '../domain/payments/http-provider.js';
 
 export interface FakeProviderServerOptions {
   provider: FakePaymentProvider;
-  /** Where the provider sends its signed callbacks (our API's webhook), and the shared secret. */
-  webhook?: { url: string; secret: string };
+  /**
+   * Where the provider sends its signed callbacks (our API's webhook), and the shared secret. A
+   * callback the receiver does not take (no answer, or not 2xx) is delivered again after each of
+   * `retryDelaysMs`, as Stripe does (for up to three days there; minutes here).
+   */
+  webhook?: { url: string; secret: string; retryDelaysMs?: number[] };
 }
+
+const WEBHOOK_RETRY_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000];
 
 interface ChargeParams {
   id: string;
@@ -23,6 +29,26 @@ interface ChargeParams {
  */
 export function createFakeProviderServer({ provider, webhook }: FakeProviderServerOptions): FastifyInstance {
   const app = Fastify({ logger: false });
+  const redeliveries = new Set<NodeJS.Timeout>();
+  app.addHook('onClose', async () => redeliveries.forEach(clearTimeout));
+
+  /** Sends a callback; when the receiver does not take it, sends the same event again later. */
+  const deliver = async (url: string, secret: string, payload: string, retriesLeft: number[]): Promise<void> => {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'payment-signature': signWebhook(secret, payload, Math.floor(Date.now() / 1000)) },
+      body: payload,
+      signal: AbortSignal.timeout(30_000),
+    }).catch(() => undefined);
+    if (response?.ok) return;
+    const [delay, ...later] = retriesLeft;
+    if (delay === undefined) return;
+    const timer = setTimeout(() => {
+      redeliveries.delete(timer);
+      void deliver(url, secret, payload, later);
+    }, delay);
+    redeliveries.add(timer);
+  };
 
   app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
     const status = isAppError(error) ? error.status : (error.statusCode ?? 500);
@@ -67,12 +93,7 @@ export function createFakeProviderServer({ provider, webhook }: FakeProviderServ
           created: Math.floor(Date.now() / 1000),
           data: { object: charge },
         });
-        const response = await fetch(webhook.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'payment-signature': signWebhook(webhook.secret, payload, Math.floor(Date.now() / 1000)) },
-          body: payload,
-        });
-        if (!response.ok) request.log.warn({ status: response.status }, 'the webhook was refused');
+        await deliver(webhook.url, webhook.secret, payload, webhook.retryDelaysMs ?? WEBHOOK_RETRY_DELAYS_MS);
       }
       return charge;
     },

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { projectRoot, type Config } from '../config/index.js';
+import { loadConfig, projectRoot, type Config } from '../config/index.js';
 import { createPrisma } from '../db/prisma.js';
 import { systemClock } from '../domain/clock.js';
 import { createKafka } from '../events/kafka.js';
@@ -17,14 +17,24 @@ interface AppProcess {
   script: string;
   /** A line the process prints once it serves. */
   ready: string;
+  /** How many run in the scaled-out topology (`npm start -- --scale`). */
+  scaled: number;
+  /** What instance n (from 2 on) needs to differ from the first: its own port. */
+  instanceEnv?: (n: number, env: NodeJS.ProcessEnv) => NodeJS.ProcessEnv;
 }
 
 export const appProcesses: AppProcess[] = [
-  { name: 'payments', script: 'fake-payment-provider/main.ts', ready: 'fake payment provider listening' },
-  { name: 'worker', script: 'workers/main.ts', ready: 'order worker polling' },
-  { name: 'api', script: 'api/main.ts', ready: 'Server listening' },
-  { name: 'relay', script: 'events/relay/main.ts', ready: 'outbox relay running' },
-  { name: 'subscribers', script: 'events/subscribers/main.ts', ready: 'subscribers running' },
+  { name: 'payments', script: 'fake-payment-provider/main.ts', ready: 'fake payment provider listening', scaled: 1 },
+  { name: 'worker', script: 'workers/main.ts', ready: 'order worker polling', scaled: 2 },
+  {
+    name: 'api',
+    script: 'api/main.ts',
+    ready: 'Server listening',
+    scaled: 2,
+    instanceEnv: (n, env) => ({ API_PORT: String(loadConfig(env).api.port + n - 1) }),
+  },
+  { name: 'relay', script: 'events/relay/main.ts', ready: 'outbox relay running', scaled: 2 },
+  { name: 'subscribers', script: 'events/subscribers/main.ts', ready: 'subscribers running', scaled: 1 },
 ];
 
 /** Migrates and seeds a database, rebuilds its search read model, and provisions the topics. */
@@ -44,8 +54,10 @@ export async function prepareApplication(config: Config, say: (line: string) => 
 }
 
 export interface RunningApplication {
-  /** Each process by name, with its pid. */
+  /** Each process by name (`api`, or `api-1`, `api-2` when several run), with its pid. */
   processes: { name: string; pid: number }[];
+  /** Starts a process again (one that exited or was killed) and waits until it serves; returns its new pid. */
+  restart(name: string): Promise<number>;
   /** Sends SIGTERM to every process and waits until all have exited. */
   stop(): Promise<void>;
 }
@@ -53,33 +65,48 @@ export interface RunningApplication {
 /**
  * Starts the application's processes (tsx as a loader in one process each, so that signals reach
  * the app itself), prefixing their output with their names, and waits until each serves. `env` is
- * added to this process's environment; `onExit` hears of a process that exits on its own.
+ * added to this process's environment; `onExit` hears of a process that exits on its own. `scale`
+ * runs the scaled-out topology: two APIs (on API_PORT and the port after it), two workers, two relays.
  */
 export async function launchApplication(options: {
   env?: NodeJS.ProcessEnv;
   /** Added to each process's node command line (e.g. `--cpu-prof`). */
   nodeArgs?: string[];
+  scale?: boolean;
+  /** What one process (by name) gets beside `env`, e.g. a database application_name to tell it apart. */
+  processEnv?: (name: string) => NodeJS.ProcessEnv;
   output?: (line: string) => void;
   onExit?: (name: string, code: number | null) => void;
 }): Promise<RunningApplication> {
   const output = options.output ?? ((line) => process.stdout.write(`${line}\n`));
-  const children: { name: string; child: ChildProcess }[] = [];
+  const env = { ...process.env, ...options.env };
+  const instances = appProcesses.flatMap((app) => {
+    const count = options.scale ? app.scaled : 1;
+    return Array.from({ length: count }, (_, i) => {
+      const name = count > 1 ? `${app.name}-${i + 1}` : app.name;
+      const own = { ...env, ...options.processEnv?.(name) };
+      return { app, name, env: i > 0 && app.instanceEnv ? { ...own, ...app.instanceEnv(i + 1, own) } : own };
+    });
+  });
+  const children = new Map<string, ChildProcess>();
   let stopping = false;
   const stop = async () => {
     stopping = true;
-    for (const { child } of children) child.kill('SIGTERM');
-    await Promise.all(children.map(({ child }) => (child.exitCode === null && child.signalCode === null ? new Promise((r) => child.once('exit', r)) : null)));
+    const all = [...children.values()];
+    for (const child of all) child.kill('SIGTERM');
+    await Promise.all(all.map((child) => (child.exitCode === null && child.signalCode === null ? new Promise((r) => child.once('exit', r)) : null)));
   };
-  const readiness = appProcesses.map((app) => {
+  const start = (instance: (typeof instances)[number]): Promise<void> => {
+    const { app, name } = instance;
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', app.script], {
       cwd: projectRoot,
-      env: { ...process.env, ...options.env },
+      env: instance.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    children.push({ name: app.name, child });
+    children.set(name, child);
     let resolveReady: () => void;
     const ready = new Promise<void>((resolve) => (resolveReady = resolve));
-    const prefix = `${app.name.padEnd(11)} | `;
+    const prefix = `${name.padEnd(11)} | `;
     for (const stream of [child.stdout!, child.stderr!]) {
       let partial = '';
       stream.on('data', (chunk: Buffer) => {
@@ -92,13 +119,24 @@ export async function launchApplication(options: {
       });
     }
     child.once('exit', (code) => {
-      if (!stopping) options.onExit?.(app.name, code);
+      if (!stopping && children.get(name) === child) options.onExit?.(name, code);
     });
-    return Promise.race([ready, sleep(120_000).then(() => Promise.reject(new StackError(`${app.name} did not start within 2 minutes`)))]);
-  });
-  const running = { processes: children.map(({ name, child }) => ({ name, pid: child.pid! })), stop };
+    return Promise.race([ready, sleep(120_000).then(() => Promise.reject(new StackError(`${name} did not start within 2 minutes`)))]);
+  };
+  const running: RunningApplication = {
+    get processes() {
+      return [...children].map(([name, child]) => ({ name, pid: child.pid! }));
+    },
+    async restart(name) {
+      const instance = instances.find((i) => i.name === name);
+      if (!instance) throw new StackError(`no process named ${name}`);
+      await start(instance);
+      return children.get(name)!.pid!;
+    },
+    stop,
+  };
   try {
-    await Promise.all(readiness);
+    await Promise.all(instances.map(start));
   } catch (error) {
     await stop();
     throw error;

@@ -8,10 +8,14 @@ import { launchApplication, prepareApplication, type RunningApplication } from '
  * `npm start`: the whole system on this machine. Installs and starts the stack, migrates and seeds
  * the database, runs the application's processes in the foreground and prints where everything is.
  * Ctrl-C stops the application; the stack keeps running (`npm run stack -- down` stops it).
+ * `npm start -- --scale`: the scaled-out topology (a 3-node Kafka cluster, two APIs, two workers,
+ * two relays); give it a state directory of its own (STACK_STATE_DIR), it is another cluster.
  */
 async function main(): Promise<void> {
+  const scale = process.argv.includes('--scale');
+  const scaleEnv = scale ? { KAFKA_NODES: '3' } : {};
   // `npm start -- --traces`: Jaeger too; while it runs, every process sends it its spans.
-  const config = loadConfig(process.argv.includes('--traces') ? { ...process.env, STACK_TRACES: 'true' } : process.env);
+  const config = loadConfig({ ...process.env, ...scaleEnv, ...(process.argv.includes('--traces') && { STACK_TRACES: 'true' }) });
   const { urls } = await up(config, { say: consoleSay('start: ') });
   // Asked for now, or left running by `npm run stack -- up --traces`.
   const traced = urls.jaeger !== undefined || (await status(config)).some((s) => s.name === 'jaeger' && s.answering);
@@ -22,8 +26,12 @@ async function main(): Promise<void> {
     process.exit(code);
   };
   const launching: Promise<RunningApplication> = launchApplication({
-    // Unless told to export elsewhere (OTEL_TRACES_EXPORTER).
-    env: traced && config.telemetry.exporter === 'none' ? { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: config.jaeger.otlpUrl } : {},
+    // Spans go to Jaeger unless told to export elsewhere (OTEL_TRACES_EXPORTER).
+    env: {
+      ...scaleEnv,
+      ...(traced && config.telemetry.exporter === 'none' && { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: config.jaeger.otlpUrl }),
+    },
+    scale,
     onExit: (name, code) => {
       console.error(`start: ${name} exited (${code}); stopping the others`);
       void stopAll(1);
@@ -34,7 +42,7 @@ async function main(): Promise<void> {
 
   console.log(`
 The order saga is running.
-  API               ${config.api.url}/api/v1
+  API               ${config.api.url}/api/v1${scale ? `   (and http://${config.api.host}:${config.api.port + 1}/api/v1)` : ''}
   API docs          ${config.api.url}/docs   (OpenAPI: ${config.api.url}/openapi.json)
   Health            ${config.api.url}/health
   Temporal Web UI   ${config.temporal.uiUrl}

@@ -8,6 +8,7 @@ import { toolPaths } from './tools.js';
 const usage = `usage: npm run stack -- <command> [service...]
   up [service...]      install what is missing, start the services, wait until they answer
                        (--temporal server: Temporal's production server on PostgreSQL instead of the dev server;
+                        --scale: a 3-node Kafka cluster, replication factor 3, min.insync.replicas 2;
                         --traces: Jaeger too, built once, for the traces npm start sends it)
   down [service...]    stop the services this stack started
   status               which services run, and where
@@ -25,16 +26,21 @@ function parseServices(names: string[]): ServiceName[] {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...words] = argv;
-  // `--temporal server|dev` is TEMPORAL_SERVER for this command, `--traces` STACK_TRACES.
+  // `--temporal server|dev` is TEMPORAL_SERVER for this command, `--scale` KAFKA_NODES=3, `--traces` STACK_TRACES.
   const flag = words.indexOf('--temporal');
-  const env = { ...process.env, ...(flag >= 0 && { TEMPORAL_SERVER: words[flag + 1] }), ...(words.includes('--traces') && { STACK_TRACES: 'true' }) };
-  const rest = words.filter((word, i) => word !== '--traces' && (flag < 0 || (i !== flag && i !== flag + 1)));
+  const env = {
+    ...process.env,
+    ...(flag >= 0 && { TEMPORAL_SERVER: words[flag + 1] }),
+    ...(words.includes('--scale') && { KAFKA_NODES: '3' }),
+    ...(words.includes('--traces') && { STACK_TRACES: 'true' }),
+  };
+  const rest = words.filter((word, i) => word !== '--traces' && word !== '--scale' && (flag < 0 || (i !== flag && i !== flag + 1)));
   const config = loadConfig(env);
   switch (command) {
     case 'up': {
       const { started, urls } = await up(config, { only: parseServices(rest), say: consoleSay('stack: ') });
       for (const [name, list] of Object.entries(urls)) {
-        console.log(`${name.padEnd(9)} ${started.includes(name as ServiceName) ? 'started' : 'running'}  ${list.join('  ')}`);
+        console.log(`${name.padEnd(9)} ${started.includes(name as ServiceName) ? 'started' : 'running'}  ${list?.join('  ')}`);
       }
       return 0;
     }

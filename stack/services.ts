@@ -23,7 +23,7 @@ export interface PortUse {
 
 /** One server of the local stack: how to prepare its state, start it, and know that it answers. */
 export interface Service {
-  name: 'postgres' | 'kafka' | 'temporal' | 'jaeger';
+  name: 'postgres' | KafkaNodeName | 'temporal' | 'jaeger';
   ports: PortUse[];
   /** One-time (and then idempotent) preparation of its state directory. */
   prepare(): Promise<void>;
@@ -31,6 +31,8 @@ export interface Service {
   stopSignal: NodeJS.Signals;
   ready(): Promise<boolean>;
   readyTimeoutMs: number;
+  /** Started together with the service after it, and waited for with it (the nodes of a cluster). */
+  awaitWithNext?: boolean;
   /** Runs every time it is up, ours or already running: roles, databases, search attributes. */
   afterReady?(): Promise<void>;
   urls: string[];
@@ -141,19 +143,36 @@ export function postgresService({ config, tools, logDir }: ServiceContext): Serv
   };
 }
 
-export function kafkaService({ config, tools, logDir }: ServiceContext): Service {
+/** The name of Kafka node `id` as a stack service: `kafka` for the first (the single-node stack's), `kafka-<id>` after. */
+export function kafkaNodeName(id: number): KafkaNodeName {
+  return id === 1 ? 'kafka' : `kafka-${id}`;
+}
+
+export type KafkaNodeName = 'kafka' | `kafka-${number}`;
+
+/**
+ * One node of the local Kafka cluster, a combined broker and controller in KRaft mode. With one
+ * node, the single broker of the default stack; with three (`--scale`), a cluster whose internal
+ * topics are replicated three times with two in sync, so that it keeps taking writes while any one
+ * node is down. Its nodes share one cluster id (written once in the state directory).
+ */
+export function kafkaService({ config, tools, logDir }: ServiceContext, nodeId = 1): Service {
   const kafka = config.kafka;
-  const home = path.join(config.stack.stateDir, 'kafka');
+  const node = kafka.nodes[nodeId - 1]!;
+  const clustered = kafka.nodes.length > 1;
+  const home = path.join(config.stack.stateDir, clustered ? `kafka-cluster/node-${nodeId}` : 'kafka');
   const dataDir = path.join(home, 'data');
   const properties = path.join(home, 'server.properties');
   const log4j = path.join(home, 'log4j.properties');
   const java = ['-cp', `${tools.kafkaLib}/*`];
+  const internalReplicas = Math.min(3, kafka.nodes.length);
+  const name = kafkaNodeName(nodeId);
 
   return {
-    name: 'kafka',
+    name,
     ports: [
-      { host: kafka.host, port: kafka.port, env: 'KAFKA_PORT' },
-      { host: kafka.host, port: kafka.controllerPort, env: 'KAFKA_CONTROLLER_PORT' },
+      { host: kafka.host, port: node.port, env: 'KAFKA_PORT' },
+      { host: kafka.host, port: node.controllerPort, env: 'KAFKA_CONTROLLER_PORT' },
     ],
     async prepare() {
       fs.mkdirSync(dataDir, { recursive: true });
@@ -161,19 +180,21 @@ export function kafkaService({ config, tools, logDir }: ServiceContext): Service
         properties,
         [
           'process.roles=broker,controller',
-          'node.id=1',
-          `controller.quorum.voters=1@${kafka.host}:${kafka.controllerPort}`,
-          `listeners=PLAINTEXT://${kafka.host}:${kafka.port},CONTROLLER://${kafka.host}:${kafka.controllerPort}`,
-          `advertised.listeners=PLAINTEXT://${kafka.host}:${kafka.port}`,
+          `node.id=${nodeId}`,
+          `controller.quorum.voters=${kafka.nodes.map((n) => `${n.id}@${kafka.host}:${n.controllerPort}`).join(',')}`,
+          `listeners=PLAINTEXT://${kafka.host}:${node.port},CONTROLLER://${kafka.host}:${node.controllerPort}`,
+          `advertised.listeners=PLAINTEXT://${kafka.host}:${node.port}`,
           'controller.listener.names=CONTROLLER',
           'inter.broker.listener.name=PLAINTEXT',
           'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
           `log.dirs=${dataDir}`,
           'num.partitions=1',
-          'offsets.topic.replication.factor=1',
+          `offsets.topic.replication.factor=${internalReplicas}`,
           'offsets.topic.num.partitions=6',
-          'transaction.state.log.replication.factor=1',
-          'transaction.state.log.min.isr=1',
+          `transaction.state.log.replication.factor=${internalReplicas}`,
+          `transaction.state.log.min.isr=${Math.max(1, internalReplicas - 1)}`,
+          `default.replication.factor=${kafka.replicationFactor}`,
+          `min.insync.replicas=${kafka.minInsyncReplicas}`,
           'group.initial.rebalance.delay.ms=0',
           // Topics are provisioned with their partitions and retention before anyone subscribes.
           'auto.create.topics.enable=false',
@@ -193,15 +214,17 @@ export function kafkaService({ config, tools, logDir }: ServiceContext): Service
         ].join('\n'),
       );
       if (fs.existsSync(path.join(dataDir, 'meta.properties'))) return;
-      const clusterId = randomBytes(16).toString('base64url');
+      const clusterIdFile = path.join(config.stack.stateDir, clustered ? 'kafka-cluster/cluster-id' : 'kafka/cluster-id');
+      if (!fs.existsSync(clusterIdFile)) fs.writeFileSync(clusterIdFile, randomBytes(16).toString('base64url'));
+      const clusterId = fs.readFileSync(clusterIdFile, 'utf8').trim();
       await run('java', [...java, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', properties, '--ignore-formatted'], {
-        logFile: path.join(logDir, 'kafka-format.log'),
+        logFile: path.join(logDir, `${name}-format.log`),
       });
     },
     launch: () => ({
       command: 'java',
       args: [
-        '-Xms256m', '-Xmx768m', '-XX:+UseG1GC', '-Djava.awt.headless=true',
+        clustered ? '-Xms128m' : '-Xms256m', clustered ? '-Xmx512m' : '-Xmx768m', '-XX:+UseG1GC', '-Djava.awt.headless=true',
         `-Dlog4j.configuration=file:${log4j}`,
         `-Dkafka.logs.dir=${logDir}`,
         ...java, 'kafka.Kafka', properties,
@@ -209,10 +232,12 @@ export function kafkaService({ config, tools, logDir }: ServiceContext): Service
       marker: properties,
     }),
     stopSignal: 'SIGTERM',
+    // A cluster's controllers elect a leader only once most of them run: start them all, then wait.
+    awaitWithNext: clustered && nodeId < kafka.nodes.length,
     async ready() {
       const admin = new Kafka({
         clientId: 'order-saga-stack',
-        brokers: kafka.brokers,
+        brokers: [`${kafka.host}:${node.port}`],
         logLevel: logLevel.NOTHING,
         connectionTimeout: 1000,
         retry: { retries: 0 },
@@ -220,13 +245,13 @@ export function kafkaService({ config, tools, logDir }: ServiceContext): Service
       try {
         await admin.connect();
         const cluster = await admin.describeCluster();
-        return cluster.controller !== null && cluster.brokers.length > 0;
+        return cluster.controller !== null && cluster.brokers.some((b) => b.nodeId === nodeId);
       } finally {
         await admin.disconnect().catch(() => undefined);
       }
     },
     readyTimeoutMs: 60_000,
-    urls: [`kafka://${kafka.brokers.join(',')}`],
+    urls: [`kafka://${kafka.host}:${node.port}`],
   };
 }
 

@@ -14,21 +14,25 @@ export function stackDirs(config: Config) {
   return { stateDir, logDir: path.join(stateDir, 'logs'), runDir: path.join(stateDir, 'run') };
 }
 
+/** The kind of a service: each node of the Kafka cluster (`kafka`, `kafka-2`, …) is a `kafka`. */
+const kindOf = (name: Service['name']): ServiceName => (name.startsWith('kafka') ? 'kafka' : (name as ServiceName));
+
 /** The stack's services: those named, or all of them; Jaeger only when named or asked for (STACK_TRACES, --traces), or `everything` (down, status). */
 function services(config: Config, tools: ToolPaths, only?: readonly ServiceName[], everything = false): Service[] {
   const context = { config, tools, logDir: stackDirs(config).logDir };
-  const all = [postgresService(context), kafkaService(context), temporalService(context), jaegerService(context)];
-  if (only?.length) return all.filter((s) => only.includes(s.name));
+  const kafkaNodes = config.kafka.nodes.map((node) => kafkaService(context, node.id));
+  const all = [postgresService(context), ...kafkaNodes, temporalService(context), jaegerService(context)];
+  if (only?.length) return all.filter((s) => only.includes(kindOf(s.name)));
   return everything || config.stack.traces ? all : all.filter((s) => s.name !== 'jaeger');
 }
 
-const pidFile = (config: Config, name: string) => path.join(stackDirs(config).runDir, `${name}.pid`);
+export const pidFile = (config: Config, name: string) => path.join(stackDirs(config).runDir, `${name}.pid`);
 export const logFile = (config: Config, name: string) => path.join(stackDirs(config).logDir, `${name}.log`);
 
 export interface UpResult {
   /** The services this call started; the others were already running. */
-  started: ServiceName[];
-  urls: Partial<Record<ServiceName, string[]>>;
+  started: Service['name'][];
+  urls: Partial<Record<Service['name'], string[]>>;
 }
 
 /**
@@ -48,8 +52,9 @@ export async function up(
     temporalServer: config.temporal.server === 'server',
     jaeger: chosen.some((s) => s.name === 'jaeger'),
   });
-  const started: ServiceName[] = [];
-  const urls: Partial<Record<ServiceName, string[]>> = {};
+  const started: Service['name'][] = [];
+  const urls: UpResult['urls'] = {};
+  const waiting: Service[] = [];
 
   for (const service of services(config, tools, options.only)) {
     urls[service.name] = service.urls;
@@ -70,6 +75,13 @@ export async function up(
       spawnDetached({ ...service.launch(), pidFile: pidFile(config, service.name), logFile: logFile(config, service.name) });
       started.push(service.name);
     }
+    waiting.push(service);
+    if (service.awaitWithNext) continue;
+    for (const ready of waiting.splice(0)) await untilReady(ready);
+  }
+  return { started, urls };
+
+  async function untilReady(service: Service): Promise<void> {
     const ready = () =>
       waitUntil(
         service.name,
@@ -92,7 +104,6 @@ export async function up(
     });
     await service.afterReady?.();
   }
-  return { started, urls };
 }
 
 /** True when the process's command line has every one of `args` (a server started by an older checkout may not). */
@@ -106,8 +117,8 @@ function runsWith(pid: number, args: string[]): boolean {
 }
 
 /** Stops the services this stack started, by the pids it recorded; returns those it stopped. */
-export async function down(config: Config, only?: readonly ServiceName[]): Promise<ServiceName[]> {
-  const stopped: ServiceName[] = [];
+export async function down(config: Config, only?: readonly ServiceName[]): Promise<Service['name'][]> {
+  const stopped: Service['name'][] = [];
   // Temporal first and PostgreSQL last, the reverse of the start order.
   for (const service of services(config, noTools(config), only, true).reverse()) {
     if (await stopByPidFile(pidFile(config, service.name), service.stopSignal, 30_000)) stopped.push(service.name);
@@ -116,7 +127,7 @@ export async function down(config: Config, only?: readonly ServiceName[]): Promi
 }
 
 export interface ServiceStatus {
-  name: ServiceName;
+  name: Service['name'];
   pid: number | undefined;
   answering: boolean;
   urls: string[];

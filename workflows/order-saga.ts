@@ -68,6 +68,11 @@ const changes = {
   timeoutAsksProvider: 'payment-timeout-asks-provider',
   /** Reserve and confirm run as local activities (policies.ts, localStepPolicy). Decided when the saga starts. */
   localDatabaseSteps: 'local-database-steps',
+  /**
+   * The release is registered before the first cancel check: a reserve that took effect on a worker
+   * that died before its workflow task completed is undone when a cancel comes first after it.
+   */
+  releaseBeforeFirstCancelCheck: 'release-before-first-cancel-check',
 } as const;
 
 /** The cancel reason when the saga was cancelled through Temporal (Web UI, CLI), not by the customer. */
@@ -171,8 +176,11 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
   };
 
   try {
+    const releaseReservation: Compensation = { name: 'releaseReservation', run: (reason) => compensations.releaseReservation({ ...context, reason }) };
+    const releaseFirst = patched(changes.releaseBeforeFirstCancelCheck);
+    if (releaseFirst) undo.push(releaseReservation);
     stopIfCancelled();
-    undo.push({ name: 'releaseReservation', run: (reason) => compensations.releaseReservation({ ...context, reason }) });
+    if (!releaseFirst) undo.push(releaseReservation);
     const reservation = await steps.reserveInventory(context).catch(rethrowAs('OutOfStock', 'out_of_stock'));
     state.reservationId = reservation.reservationId;
     state.reservationExpiresAt = reservation.expiresAt;
