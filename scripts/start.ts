@@ -10,11 +10,11 @@ import { launchApplication, prepareApplication, type RunningApplication } from '
  * Ctrl-C stops the application; the stack keeps running (`npm run stack -- down` stops it).
  */
 async function main(): Promise<void> {
-  // `npm start -- --traces`: Jaeger too; while it runs, every process sends it its spans.
+  // `npm start -- --traces`: Zipkin too; while it runs, every process sends it its spans.
   const config = loadConfig(process.argv.includes('--traces') ? { ...process.env, STACK_TRACES: 'true' } : process.env);
   const { urls } = await up(config, { say: consoleSay('start: ') });
   // Asked for now, or left running by `npm run stack -- up --traces`.
-  const traced = urls.jaeger !== undefined || (await status(config)).some((s) => s.name === 'jaeger' && s.answering);
+  const traced = urls.zipkin !== undefined || (await status(config)).some((s) => s.name === 'zipkin' && s.answering);
   await prepareApplication(config, (line) => console.log(`start: ${line}`));
 
   const stopAll = async (code: number) => {
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   };
   const launching: Promise<RunningApplication> = launchApplication({
     // Unless told to export elsewhere (OTEL_TRACES_EXPORTER).
-    env: traced && config.telemetry.exporter === 'none' ? { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: config.jaeger.otlpUrl } : {},
+    env: traced && config.telemetry.exporter === 'none' ? { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: config.zipkin.spansUrl } : {},
     onExit: (name, code) => {
       console.error(`start: ${name} exited (${code}); stopping the others`);
       void stopAll(1);
@@ -42,7 +42,7 @@ The order saga is running.
   Kafka             ${config.kafka.brokers.join(',')}
   PostgreSQL        ${config.postgres.url.replace(/:[^:@/]+@/, ':***@')}
   Metrics           ${metricsUrls(config).join('  ') || 'off'}
-  Traces            ${traced ? `${config.jaeger.uiUrl}/api/traces/<trace id>   (Jaeger; its UI is a placeholder, see the README)` : 'npm start -- --traces runs Jaeger and sends them there'}
+  Traces            ${traced ? `${config.zipkin.uiUrl}   (Zipkin; an order's: ${config.zipkin.uiUrl}traces/<trace id>)` : 'npm start -- --traces runs Zipkin and sends them there'}
 
   Mail (dev)        ${config.mail.smtpUrl ? 'SMTP' : config.mail.dir}
 
