@@ -63,11 +63,10 @@ const schema = z
     STACK_CACHE_DIR: z
       .string()
       .default(path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'order-saga')),
-    /** Whether the local stack runs Jaeger (`--traces`), and npm start sends the processes' spans to it. */
+    /** Whether the local stack runs Zipkin (`--traces`), and npm start sends the processes' spans to it. */
     STACK_TRACES: z.stringbool().default(false),
-    /** Jaeger's query API and UI, and its OTLP/HTTP receiver (the default OTEL_EXPORTER_OTLP_ENDPOINT). */
-    JAEGER_UI_PORT: port.default(16686),
-    JAEGER_OTLP_PORT: port.default(4318),
+    /** Zipkin's one port: its span intake, API and UI (the default OTEL_EXPORTER_ZIPKIN_ENDPOINT). */
+    ZIPKIN_PORT: port.default(9411),
 
     POSTGRES_HOST: z.string().default('127.0.0.1'),
     POSTGRES_PORT: port.default(55432),
@@ -189,10 +188,12 @@ const schema = z
     /** A webhook signed longer ago than this is refused (replay protection). */
     PAYMENT_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().positive().default(300),
 
-    /** Where each process sends its spans: nowhere (context still propagates), stdout, or an OTLP/HTTP collector. */
-    OTEL_TRACES_EXPORTER: z.enum(['none', 'console', 'otlp']).default('none'),
+    /** Where each process sends its spans: nowhere (context still propagates), stdout, an OTLP/HTTP collector, or Zipkin. */
+    OTEL_TRACES_EXPORTER: z.enum(['none', 'console', 'otlp', 'zipkin']).default('none'),
     /** The collector's OTLP/HTTP base URL; spans go to `<endpoint>/v1/traces`. */
     OTEL_EXPORTER_OTLP_ENDPOINT: z.url().default('http://127.0.0.1:4318'),
+    /** Where the `zipkin` exporter posts its spans; by default the local stack's Zipkin. */
+    OTEL_EXPORTER_ZIPKIN_ENDPOINT: z.url().optional(),
     /** `service.namespace` of every process's spans; each process names its own service (order-api, order-worker…). */
     OTEL_SERVICE_NAMESPACE: z.string().min(1).default('order-saga'),
 
@@ -236,6 +237,7 @@ const schema = z
       controllerPort: env.KAFKA_CONTROLLER_PORT + 2 * i,
     }));
     const replicationFactor = env.KAFKA_REPLICATION_FACTOR ?? Math.min(3, env.KAFKA_NODES);
+    const zipkinSpansUrl = `http://127.0.0.1:${env.ZIPKIN_PORT}/api/v2/spans`;
     const databaseUrl =
       env.DATABASE_URL ??
       `postgresql://${encodeURIComponent(env.POSTGRES_USER)}:${encodeURIComponent(env.POSTGRES_PASSWORD)}` +
@@ -245,12 +247,12 @@ const schema = z
       logLevel: env.LOG_LEVEL,
       shutdownDeadlineMs: env.SHUTDOWN_DEADLINE_SECONDS * 1000,
       stack: { stateDir: path.resolve(env.STACK_STATE_DIR), cacheDir: path.resolve(env.STACK_CACHE_DIR), traces: env.STACK_TRACES },
-      jaeger: {
+      zipkin: {
         host: '127.0.0.1',
-        uiPort: env.JAEGER_UI_PORT,
-        uiUrl: `http://127.0.0.1:${env.JAEGER_UI_PORT}`,
-        otlpPort: env.JAEGER_OTLP_PORT,
-        otlpUrl: `http://127.0.0.1:${env.JAEGER_OTLP_PORT}`,
+        port: env.ZIPKIN_PORT,
+        url: `http://127.0.0.1:${env.ZIPKIN_PORT}`,
+        uiUrl: `http://127.0.0.1:${env.ZIPKIN_PORT}/zipkin/`,
+        spansUrl: zipkinSpansUrl,
       },
       postgres: {
         host: env.POSTGRES_HOST,
@@ -340,6 +342,7 @@ const schema = z
       telemetry: {
         exporter: env.OTEL_TRACES_EXPORTER,
         otlpTracesUrl: `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`,
+        zipkinSpansUrl: env.OTEL_EXPORTER_ZIPKIN_ENDPOINT ?? zipkinSpansUrl,
         serviceNamespace: env.OTEL_SERVICE_NAMESPACE,
       },
       metrics: {

@@ -14,11 +14,11 @@ import { launchApplication, prepareApplication, type RunningApplication } from '
 async function main(): Promise<void> {
   const scale = process.argv.includes('--scale');
   const scaleEnv = scale ? { KAFKA_NODES: '3' } : {};
-  // `npm start -- --traces`: Jaeger too; while it runs, every process sends it its spans.
+  // `npm start -- --traces`: Zipkin too; while it runs, every process sends it its spans.
   const config = loadConfig({ ...process.env, ...scaleEnv, ...(process.argv.includes('--traces') && { STACK_TRACES: 'true' }) });
   const { urls } = await up(config, { say: consoleSay('start: ') });
   // Asked for now, or left running by `npm run stack -- up --traces`.
-  const traced = urls.jaeger !== undefined || (await status(config)).some((s) => s.name === 'jaeger' && s.answering);
+  const traced = urls.zipkin !== undefined || (await status(config)).some((s) => s.name === 'zipkin' && s.answering);
   await prepareApplication(config, (line) => console.log(`start: ${line}`));
 
   const stopAll = async (code: number) => {
@@ -26,10 +26,10 @@ async function main(): Promise<void> {
     process.exit(code);
   };
   const launching: Promise<RunningApplication> = launchApplication({
-    // Spans go to Jaeger unless told to export elsewhere (OTEL_TRACES_EXPORTER).
+    // Spans go to Zipkin unless told to export elsewhere (OTEL_TRACES_EXPORTER).
     env: {
       ...scaleEnv,
-      ...(traced && config.telemetry.exporter === 'none' && { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: config.jaeger.otlpUrl }),
+      ...(traced && config.telemetry.exporter === 'none' && { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: config.zipkin.spansUrl }),
     },
     scale,
     onExit: (name, code) => {
@@ -50,7 +50,7 @@ The order saga is running.
   Kafka             ${config.kafka.brokers.join(',')}
   PostgreSQL        ${config.postgres.url.replace(/:[^:@/]+@/, ':***@')}
   Metrics           ${metricsUrls(config).join('  ') || 'off'}
-  Traces            ${traced ? `${config.jaeger.uiUrl}/api/traces/<trace id>   (Jaeger; its UI is a placeholder, see the README)` : 'npm start -- --traces runs Jaeger and sends them there'}
+  Traces            ${traced ? `${config.zipkin.uiUrl}   (Zipkin; an order's: ${config.zipkin.uiUrl}traces/<trace id>)` : 'npm start -- --traces runs Zipkin and sends them there'}
 
   Mail (dev)        ${config.mail.smtpUrl ? 'SMTP' : config.mail.dir}
 

@@ -1,18 +1,19 @@
 import pg from 'pg';
 import { loadConfig } from '../config/index.js';
 
-// Prints one order's trace from the stack's Jaeger (npm start -- --traces) as a tree of spans:
+// Prints one order's trace from the stack's Zipkin (npm start -- --traces) as a tree of spans:
 // `npm run trace -- <order id or trace id> [--sql]`; --sql adds the statements and Prisma's spans.
-// Jaeger's query API serves it; its UI, built from the Go module, is a placeholder page.
+// Zipkin's UI shows the same trace at <ZIPKIN_PORT>/zipkin/traces/<trace id>.
 
-interface JaegerSpan {
-  spanID: string;
-  operationName: string;
-  processID: string;
-  startTime: number;
-  duration: number;
-  references?: { refType: string; spanID: string }[];
-  tags: { key: string; value: unknown }[];
+/** A span as Zipkin's API v2 returns it; times in microseconds. */
+interface ZipkinSpan {
+  id: string;
+  parentId?: string;
+  name?: string;
+  timestamp: number;
+  duration?: number;
+  localEndpoint?: { serviceName?: string };
+  tags?: Record<string, string>;
 }
 
 const args = process.argv.slice(2);
@@ -41,35 +42,33 @@ async function traceIdOf(orderOrTrace: string): Promise<string> {
 }
 
 const traceId = await traceIdOf(id);
-const response = await fetch(`${config.jaeger.uiUrl}/api/traces/${traceId}`).catch(() =>
-  refuse(`Jaeger does not answer on ${config.jaeger.uiUrl}; start the stack with npm start -- --traces`),
+const response = await fetch(`${config.zipkin.url}/api/v2/trace/${traceId}`).catch(() =>
+  refuse(`Zipkin does not answer on ${config.zipkin.url}; start the stack with npm start -- --traces`),
 );
-if (response.status === 404) refuse(`Jaeger has no trace ${traceId} (it keeps traces in memory, from its start on)`);
-const [trace] = ((await response.json()) as { data: { spans: JaegerSpan[]; processes: Record<string, { serviceName: string }> }[] }).data;
-if (!trace) refuse(`Jaeger has no trace ${traceId}`);
+if (response.status === 404) refuse(`Zipkin has no trace ${traceId} (it keeps traces in memory, from its start on)`);
+const spans = (await response.json()) as ZipkinSpan[];
 
-const isDatabase = (span: JaegerSpan) => /^(pg[.-]|prisma:)/.test(span.operationName);
-const parentOf = (span: JaegerSpan) => span.references?.find((r) => r.refType === 'CHILD_OF')?.spanID;
-const children = new Map<string | undefined, JaegerSpan[]>();
-const known = new Set(trace.spans.map((s) => s.spanID));
-for (const span of trace.spans) {
-  const parent = known.has(parentOf(span) ?? '') ? parentOf(span) : undefined;
+const isDatabase = (span: ZipkinSpan) => /^(pg[.-]|prisma:)/.test(span.name ?? '');
+const children = new Map<string | undefined, ZipkinSpan[]>();
+const known = new Set(spans.map((s) => s.id));
+for (const span of spans) {
+  const parent = known.has(span.parentId ?? '') ? span.parentId : undefined;
   children.set(parent, [...(children.get(parent) ?? []), span]);
 }
-const start = Math.min(...trace.spans.map((s) => s.startTime));
+const start = Math.min(...spans.map((s) => s.timestamp));
 
-console.log(`trace ${traceId}: ${trace.spans.length} spans`);
+console.log(`trace ${traceId}: ${spans.length} spans`);
 function print(parent: string | undefined, depth: number): void {
-  for (const span of (children.get(parent) ?? []).sort((a, b) => a.startTime - b.startTime)) {
+  for (const span of (children.get(parent) ?? []).sort((a, b) => a.timestamp - b.timestamp)) {
     const shown = withSql || !isDatabase(span);
     if (shown) {
-      const service = trace!.processes[span.processID]?.serviceName ?? '?';
-      const sql = withSql && isDatabase(span) ? span.tags.find((t) => t.key === 'db.query.text')?.value : undefined;
-      const at = `+${((span.startTime - start) / 1000).toFixed(0)} ms`.padStart(10);
-      const took = `${(span.duration / 1000).toFixed(1)} ms`.padStart(10);
-      console.log(`${at} ${took}  ${'  '.repeat(depth)}${span.operationName}  [${service}]${sql ? `  ${String(sql).replace(/\s+/g, ' ').trim().slice(0, 100)}` : ''}`);
+      const service = span.localEndpoint?.serviceName ?? '?';
+      const sql = withSql && isDatabase(span) ? span.tags?.['db.query.text'] : undefined;
+      const at = `+${((span.timestamp - start) / 1000).toFixed(0)} ms`.padStart(10);
+      const took = `${((span.duration ?? 0) / 1000).toFixed(1)} ms`.padStart(10);
+      console.log(`${at} ${took}  ${'  '.repeat(depth)}${span.name ?? '?'}  [${service}]${sql ? `  ${sql.replace(/\s+/g, ' ').trim().slice(0, 100)}` : ''}`);
     }
-    print(span.spanID, shown ? depth + 1 : depth);
+    print(span.id, shown ? depth + 1 : depth);
   }
 }
 print(undefined, 0);

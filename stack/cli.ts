@@ -9,10 +9,10 @@ const usage = `usage: npm run stack -- <command> [service...]
   up [service...]      install what is missing, start the services, wait until they answer
                        (--temporal server: Temporal's production server on PostgreSQL instead of the dev server;
                         --scale: a 3-node Kafka cluster, replication factor 3, min.insync.replicas 2;
-                        --traces: Jaeger too, built once, for the traces npm start sends it)
+                        --traces: Zipkin too, downloaded once, for the traces npm start sends it)
   down [service...]    stop the services this stack started
   status               which services run, and where
-  logs <service>       the last lines of a service's log (postgres, kafka, temporal, jaeger)
+  logs <service>       the last lines of a service's log (postgres, kafka, temporal, zipkin)
   temporal <args...>   the Temporal CLI that the stack installed, pointed at the local server`;
 
 function parseServices(names: string[]): ServiceName[] {

@@ -23,7 +23,7 @@ export interface PortUse {
 
 /** One server of the local stack: how to prepare its state, start it, and know that it answers. */
 export interface Service {
-  name: 'postgres' | KafkaNodeName | 'temporal' | 'jaeger';
+  name: 'postgres' | KafkaNodeName | 'temporal' | 'zipkin';
   ports: PortUse[];
   /** One-time (and then idempotent) preparation of its state directory. */
   prepare(): Promise<void>;
@@ -459,52 +459,31 @@ function temporalDevService({ config, tools }: ServiceContext): Service {
 }
 
 /**
- * Jaeger v2 (an OpenTelemetry Collector with Jaeger's storage and query): spans in over OTLP/HTTP,
- * kept in memory (the last 10,000 traces; gone when it stops), served by its query API on the UI
- * port. Everything on loopback; its own telemetry off.
+ * Zipkin's server: spans in over its HTTP API (POST /api/v2/spans), kept in memory (gone when it
+ * stops), served by its API and its UI at /zipkin/, all on one port. Its JVM's temporary files go
+ * to its state directory, which also tells its process apart.
  */
-export function jaegerService({ config, tools }: ServiceContext): Service {
-  const j = config.jaeger;
-  const home = path.join(config.stack.stateDir, 'jaeger');
-  const configFile = path.join(home, 'config.yaml');
+export function zipkinService({ config, tools }: ServiceContext): Service {
+  const z = config.zipkin;
+  const home = path.join(config.stack.stateDir, 'zipkin');
   return {
-    name: 'jaeger',
-    ports: [
-      { host: j.host, port: j.uiPort, env: 'JAEGER_UI_PORT' },
-      { host: j.host, port: j.otlpPort, env: 'JAEGER_OTLP_PORT' },
-    ],
+    name: 'zipkin',
+    ports: [{ host: z.host, port: z.port, env: 'ZIPKIN_PORT' }],
     async prepare() {
       fs.mkdirSync(home, { recursive: true });
-      fs.writeFileSync(
-        configFile,
-        stringifyYaml({
-          service: {
-            extensions: ['jaeger_storage', 'jaeger_query'],
-            pipelines: { traces: { receivers: ['otlp'], processors: ['batch'], exporters: ['jaeger_storage_exporter'] } },
-            telemetry: { metrics: { level: 'none' }, logs: { level: 'warn' } },
-          },
-          extensions: {
-            jaeger_storage: { backends: { memory_store: { memory: { max_traces: 10_000 } } } },
-            jaeger_query: {
-              storage: { traces: 'memory_store' },
-              http: { endpoint: `${j.host}:${j.uiPort}` },
-              // Its gRPC query API, which nothing here uses, beside the UI's port as Jaeger's defaults have it.
-              grpc: { endpoint: `${j.host}:${j.uiPort - 1}` },
-            },
-          },
-          receivers: { otlp: { protocols: { http: { endpoint: `${j.host}:${j.otlpPort}` } } } },
-          processors: { batch: {} },
-          exporters: { jaeger_storage_exporter: { trace_storage: 'memory_store' } },
-        }),
-      );
     },
-    launch: () => ({ command: tools.jaeger, args: ['--config', `file:${configFile}`], marker: configFile }),
+    launch: () => ({
+      command: 'java',
+      args: ['-Xmx256m', '-XX:TieredStopAtLevel=1', `-Djava.io.tmpdir=${home}`, '-jar', tools.zipkin],
+      env: { ...process.env, QUERY_PORT: String(z.port) },
+      marker: home,
+    }),
     stopSignal: 'SIGTERM',
     async ready() {
-      const response = await fetch(`${j.uiUrl}/api/services`, { signal: AbortSignal.timeout(2000) });
+      const response = await fetch(`${z.url}/health`, { signal: AbortSignal.timeout(2000) });
       return response.ok;
     },
-    readyTimeoutMs: 30_000,
-    urls: [j.uiUrl, `OTLP ${j.otlpUrl}`],
+    readyTimeoutMs: 120_000,
+    urls: [z.uiUrl, `spans ${z.spansUrl}`],
   };
 }

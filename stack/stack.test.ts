@@ -81,7 +81,7 @@ describe('the stack command', () => {
   it('refuses an unknown service by name', () => {
     const result = stackCli(['up', 'redis'], {});
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe('stack: unknown service \'redis\'; the services are postgres, kafka, temporal, jaeger');
+    expect(result.stderr.trim()).toBe('stack: unknown service \'redis\'; the services are postgres, kafka, temporal, zipkin');
   });
 });
 

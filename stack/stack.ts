@@ -3,10 +3,10 @@ import path from 'node:path';
 import type { Config } from '../config/index.js';
 import { livePid, portIsFree, spawnDetached, StackError, stopByPidFile, waitUntil } from './processes.js';
 import { phase, type Say } from './progress.js';
-import { jaegerService, kafkaService, postgresService, temporalService, type Service } from './services.js';
+import { kafkaService, postgresService, temporalService, zipkinService, type Service } from './services.js';
 import { ensureTools, toolPaths, type ToolPaths } from './tools.js';
 
-export const serviceNames = ['postgres', 'kafka', 'temporal', 'jaeger'] as const;
+export const serviceNames = ['postgres', 'kafka', 'temporal', 'zipkin'] as const;
 export type ServiceName = (typeof serviceNames)[number];
 
 export function stackDirs(config: Config) {
@@ -17,13 +17,13 @@ export function stackDirs(config: Config) {
 /** The kind of a service: each node of the Kafka cluster (`kafka`, `kafka-2`, …) is a `kafka`. */
 const kindOf = (name: Service['name']): ServiceName => (name.startsWith('kafka') ? 'kafka' : (name as ServiceName));
 
-/** The stack's services: those named, or all of them; Jaeger only when named or asked for (STACK_TRACES, --traces), or `everything` (down, status). */
+/** The stack's services: those named, or all of them; Zipkin only when named or asked for (STACK_TRACES, --traces), or `everything` (down, status). */
 function services(config: Config, tools: ToolPaths, only?: readonly ServiceName[], everything = false): Service[] {
   const context = { config, tools, logDir: stackDirs(config).logDir };
   const kafkaNodes = config.kafka.nodes.map((node) => kafkaService(context, node.id));
-  const all = [postgresService(context), ...kafkaNodes, temporalService(context), jaegerService(context)];
+  const all = [postgresService(context), ...kafkaNodes, temporalService(context), zipkinService(context)];
   if (only?.length) return all.filter((s) => only.includes(kindOf(s.name)));
-  return everything || config.stack.traces ? all : all.filter((s) => s.name !== 'jaeger');
+  return everything || config.stack.traces ? all : all.filter((s) => s.name !== 'zipkin');
 }
 
 export const pidFile = (config: Config, name: string) => path.join(stackDirs(config).runDir, `${name}.pid`);
@@ -50,7 +50,7 @@ export async function up(
   const chosen = services(config, noTools(config), options.only);
   const tools = await ensureTools(config.stack.cacheDir, logDir, say, {
     temporalServer: config.temporal.server === 'server',
-    jaeger: chosen.some((s) => s.name === 'jaeger'),
+    zipkin: chosen.some((s) => s.name === 'zipkin'),
   });
   const started: Service['name'][] = [];
   const urls: UpResult['urls'] = {};
@@ -133,7 +133,7 @@ export interface ServiceStatus {
   urls: string[];
 }
 
-/** The services and whether they answer; Jaeger only when it runs or is asked for. */
+/** The services and whether they answer; Zipkin only when it runs or is asked for. */
 export async function status(config: Config): Promise<ServiceStatus[]> {
   const all = await Promise.all(
     services(config, noTools(config), undefined, true).map(async (service) => {
@@ -142,7 +142,7 @@ export async function status(config: Config): Promise<ServiceStatus[]> {
       return { name: service.name, pid, answering, urls: service.urls };
     }),
   );
-  return all.filter((s) => s.name !== 'jaeger' || s.pid !== undefined || config.stack.traces);
+  return all.filter((s) => s.name !== 'zipkin' || s.pid !== undefined || config.stack.traces);
 }
 
 /** Paths for stopping or inspecting services, which needs nothing installed. */

@@ -17,8 +17,8 @@ export const versions = {
   schemathesis: '4.32.5',
   kustomize: '5.8.2',
   kubeconform: '0.8.0',
-  /** The trace viewer the stack runs with --traces (Jaeger v2, OTLP in, memory storage). */
-  jaeger: '1.76.0',
+  /** The trace viewer the stack runs with --traces (Zipkin's server, UI included; memory storage). */
+  zipkin: '3.5.1',
   /** The Kubernetes API the manifests in deploy/ are validated against: the oldest minor release still supported. */
   kubernetes: '1.35.4',
 } as const;
@@ -33,8 +33,8 @@ export interface ToolPaths {
   postgresBin: string;
   /** The production Temporal server, its SQL schema tool and its schema files; built only when TEMPORAL_SERVER=server. */
   temporalServer?: { server: string; sqlTool: string; schemaDir: string };
-  /** Jaeger; built only when the stack runs it (--traces). */
-  jaeger: string;
+  /** Zipkin's executable jar; downloaded only when the stack runs it (--traces). */
+  zipkin: string;
 }
 
 export function toolPaths(cacheDir: string): Omit<ToolPaths, 'postgresBin'> {
@@ -43,7 +43,7 @@ export function toolPaths(cacheDir: string): Omit<ToolPaths, 'postgresBin'> {
     kafkaLib: path.join(cacheDir, `kafka-${versions.kafka}`, 'lib'),
     testServer: path.join(cacheDir, `temporal-test-server-${versions.temporalTestServer}`, 'temporal-test-server'),
     schemathesis: path.join(cacheDir, `schemathesis-${versions.schemathesis}`, 'bin', 'st'),
-    jaeger: path.join(cacheDir, `jaeger-${versions.jaeger}`, 'jaeger'),
+    zipkin: path.join(cacheDir, `zipkin-server-${versions.zipkin}`, `zipkin-server-${versions.zipkin}-exec.jar`),
   };
 }
 
@@ -116,28 +116,13 @@ async function temporalServer(cacheDir: string, logFile: string, say: Say): Prom
   return paths;
 }
 
-/**
- * Jaeger from the Go module proxy. `go install …/cmd/jaeger@v…` refuses it (its go.mod has a
- * replace directive), so a module of our own requires it as a tool and builds that; the replace
- * (of one dependency's version) then does not apply. The UI's assets are not in the module (they
- * are built from the jaeger-ui repository), so its UI is a placeholder page; its API works.
- */
-async function jaeger(binary: string, logFile: string, say: Say): Promise<void> {
-  const dir = path.dirname(binary);
-  await once(dir, async () => {
-    const go = require('go', 'builds Jaeger, the trace viewer');
-    const env = { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' };
-    const pkg = 'github.com/jaegertracing/jaeger/cmd/jaeger';
-    fs.writeFileSync(path.join(dir, 'go.mod'), 'module order-saga/jaeger\n\ngo 1.25\n');
-    await phase(
-      say,
-      `building Jaeger ${versions.jaeger} with go build (several minutes and about 120 MB, once)`,
-      async () => {
-        await run(go, ['get', '-tool', `${pkg}@v${versions.jaeger}`], { logFile, env, cwd: dir });
-        await run(go, ['build', '-o', binary, pkg], { logFile, env, cwd: dir });
-      },
-      { logFile },
-    );
+/** Zipkin's server, one executable jar with its UI, from Maven Central. */
+async function zipkin(jar: string, logFile: string, say: Say): Promise<void> {
+  require('java', 'runs Zipkin, the trace viewer');
+  await once(path.dirname(jar), async () => {
+    const mvn = require('mvn', 'downloads Zipkin from Maven Central');
+    const args = ['-B', 'dependency:copy', `-Dartifact=io.zipkin:zipkin-server:${versions.zipkin}:jar:exec`, `-DoutputDirectory=${path.dirname(jar)}`];
+    await phase(say, `downloading Zipkin ${versions.zipkin} from Maven Central (about 130 MB, once)`, () => run(mvn, args, { logFile }), { logFile });
   });
 }
 
@@ -222,7 +207,7 @@ export async function ensureTools(
   cacheDir: string,
   logDir: string,
   say: Say,
-  options: { temporalServer?: boolean; jaeger?: boolean } = {},
+  options: { temporalServer?: boolean; zipkin?: boolean } = {},
 ): Promise<ToolPaths> {
   const paths = toolPaths(cacheDir);
   const logFile = path.join(logDir, 'install.log');
@@ -239,7 +224,7 @@ export async function ensureTools(
   );
   writeTestServerWrapper(paths.testServer, java);
   const server = options.temporalServer ? await temporalServer(cacheDir, logFile, say) : undefined;
-  if (options.jaeger) await jaeger(paths.jaeger, logFile, say);
+  if (options.zipkin) await zipkin(paths.zipkin, logFile, say);
   return { ...paths, postgresBin: await postgres(logFile, say), temporalServer: server };
 }
 

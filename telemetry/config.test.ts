@@ -14,6 +14,15 @@ describe('the tracing settings', () => {
     }
   });
 
+  it('send Zipkin spans to the stack\'s Zipkin, unless OTEL_EXPORTER_ZIPKIN_ENDPOINT names another', () => {
+    expect(loadConfig({ OTEL_TRACES_EXPORTER: 'zipkin', ZIPKIN_PORT: '19411' }).telemetry).toMatchObject({
+      exporter: 'zipkin',
+      zipkinSpansUrl: 'http://127.0.0.1:19411/api/v2/spans',
+    });
+    const elsewhere = loadConfig({ OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: 'http://zipkin:9411/api/v2/spans' });
+    expect(elsewhere.telemetry.zipkinSpansUrl).toBe('http://zipkin:9411/api/v2/spans');
+  });
+
   it('refuse an exporter they do not know', () => {
     expect(() => loadConfig({ OTEL_TRACES_EXPORTER: 'jaeger' })).toThrow(/OTEL_TRACES_EXPORTER/);
   });

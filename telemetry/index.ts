@@ -5,6 +5,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import {
@@ -61,6 +62,8 @@ function spanProcessorFor(telemetry: Config['telemetry'], exporter: SpanExporter
       return new SimpleSpanProcessor(new ConsoleSpanExporter());
     case 'otlp':
       return new BatchSpanProcessor(new OTLPTraceExporter({ url: telemetry.otlpTracesUrl }));
+    case 'zipkin':
+      return new BatchSpanProcessor(new ZipkinExporter({ url: telemetry.zipkinSpansUrl }));
   }
 }
 
