@@ -2,8 +2,7 @@ import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { loadConfig } from '../config/index.js';
-import { workflowSpanSinks } from '../telemetry/temporal.js';
-import { bundleOrderWorkflows } from '../workers/order-worker.js';
+import { bundleOrderWorkflows, replaySinks } from '../workers/order-worker.js';
 
 const usage = `usage: npm run replay -- <workflow-id | history.json>...
 Replays each history against the current workflow code; exits 1 when any replay is nondeterministic.
@@ -34,7 +33,7 @@ async function main(sources: string[]): Promise<number> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const workflowBundle = await bundleOrderWorkflows();
   let failures = 0;
-  for await (const result of Worker.runReplayHistories({ workflowBundle, sinks: workflowSpanSinks() }, await histories(sources))) {
+  for await (const result of Worker.runReplayHistories({ workflowBundle, sinks: replaySinks() }, await histories(sources))) {
     if (result.error) {
       failures += 1;
       console.error(`FAIL ${result.workflowId}: ${result.error.message}`);

@@ -32,6 +32,14 @@ export interface OrderWorkerOptions {
   telemetry?: Telemetry;
 }
 
+/**
+ * The sinks the workflows call, for a replay: the same as the worker's, so replaying a history
+ * finds each one (sinks are not called while a workflow replays, so they record nothing).
+ */
+export function replaySinks() {
+  return { ...workflowSpanSinks(), ...sagaMetrics().sinks };
+}
+
 /** The worker that runs OrderSaga, OrderHousekeeping and their activities; `worker.run()` polls until shut down. */
 export function createOrderWorker(options: OrderWorkerOptions): Promise<Worker> {
   const metrics = sagaMetrics();

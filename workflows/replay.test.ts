@@ -1,11 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker, bundleWorkflowCode, Runtime } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../config/index.js';
-import { workflowSpanSinks } from '../telemetry/temporal.js';
-import { bundleOrderWorkflows } from '../workers/order-worker.js';
+import { loadConfig, projectRoot } from '../config/index.js';
+import { bundleOrderWorkflows, replaySinks } from '../workers/order-worker.js';
 
 /**
  * The committed histories must replay against the current workflow code: a change that would break
@@ -41,7 +41,7 @@ const lostToAnUnpatchedChange = [
 
 async function replayAll(workflowBundle: Awaited<ReturnType<typeof bundleOrderWorkflows>>) {
   const results = [];
-  for await (const result of Worker.runReplayHistories({ workflowBundle, sinks: workflowSpanSinks() }, histories)) results.push(result);
+  for await (const result of Worker.runReplayHistories({ workflowBundle, sinks: replaySinks() }, histories)) results.push(result);
   return results;
 }
 
@@ -82,6 +82,13 @@ describe('replaying committed saga histories', () => {
     expect(results.map((r) => outcome(r.workflowId, r.error))).toEqual(
       histories.map((h) => [h.workflowId, lostToAnUnpatchedChange.includes(h.workflowId) ? 'nondeterministic' : undefined]),
     );
+  }, 120_000);
+
+  it('replays from the CLI (npm run replay) without an error line', () => {
+    const run = spawnSync('npx', ['tsx', 'scripts/replay.ts', path.join(historiesDir, 'confirmed.json')], { cwd: projectRoot, encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain('ok   ');
+    expect(`${run.stdout}${run.stderr}`).not.toMatch(/ERROR/);
   }, 120_000);
 
   it('fails when a step of the workflow moves (charging before reserving)', async () => {
