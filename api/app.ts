@@ -22,6 +22,7 @@ import auth from './plugins/auth.js';
 import correlation, { REQUEST_ID_HEADER, requestIdOf } from './plugins/correlation.js';
 import problems from './plugins/problems.js';
 import services from './plugins/services.js';
+import text from './plugins/text.js';
 import tracing from './plugins/tracing.js';
 import adminRoutes from './routes/admin.js';
 import cartRoutes from './routes/cart.js';
@@ -95,6 +96,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(problems);
   await app.register(correlation);
   await app.register(auth);
+  await app.register(text);
 
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   await app.register(healthRoutes, { version });

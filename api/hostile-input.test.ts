@@ -1,0 +1,69 @@
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newUser, orderBody, seedProduct, startApi, type TestApi } from '../test/support/api.js';
+
+// What the fuzz run (test/fuzz) found, each pinned down here on its own.
+
+let api: TestApi;
+let productId: string;
+beforeAll(async () => {
+  api = await startApi({ api: { breaker: { failureThreshold: 3, resetMs: 60_000 } } });
+  ({ productId } = await seedProduct(api.prisma));
+});
+afterAll(async () => {
+  await api?.close();
+});
+
+const rowCounts = async () => ({
+  orders: await api.prisma.order.count(),
+  outbox: await api.prisma.outboxEvent.count(),
+  idempotency: await api.prisma.idempotencyRecord.count(),
+  carts: await api.prisma.cartItem.count(),
+});
+
+describe('text no column can hold: NUL and lone surrogates', () => {
+  it('is refused with 400 in any string of an order, naming the field, and nothing is written', async () => {
+    const { authorization } = await newUser(api.config);
+    const before = await rowCounts();
+    const bodies = {
+      '/shipping_address/address_line1': { ...orderBody(productId), shipping_address: { ...orderBody(productId).shipping_address, address_line1: 'Main\u0000Street' } },
+      '/shipping_address/city': { ...orderBody(productId), shipping_address: { ...orderBody(productId).shipping_address, city: 'Spring\ud800field' } },
+      // A lone surrogate reached the payment step's error message, which Temporal could not encode: the worker stopped.
+      '/payment/token': orderBody(productId, { token: 'tok_\udfff' }),
+    };
+    for (const [pointer, body] of Object.entries(bodies)) {
+      const res = await api.app.inject({ method: 'POST', url: '/api/v1/orders', headers: { authorization, 'content-type': 'application/json', 'idempotency-key': pointer }, payload: JSON.stringify(body) });
+      expect(res.statusCode, pointer).toBe(400);
+      expect(res.json().errors, pointer).toEqual([expect.objectContaining({ in: 'body', pointer })]);
+    }
+    expect(await rowCounts()).toEqual(before);
+  });
+
+  it('is 400 in a query and a path, not a database failure that opens the circuit for everyone', async () => {
+    for (let i = 0; i < 5; i += 1) {
+      const search = await api.app.inject({ method: 'GET', url: '/api/v1/search?q=%00' });
+      expect(search.statusCode).toBe(400);
+      expect(search.json().errors).toEqual([expect.objectContaining({ in: 'querystring', pointer: '/q' })]);
+    }
+    expect((await api.app.inject({ method: 'GET', url: '/api/v1/products' })).statusCode).toBe(200);
+  });
+});
+
+describe('a token whose subject is no user id', () => {
+  const signed = (sub: unknown) =>
+    new SignJWT({ sub } as Record<string, unknown>)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(api.config.jwt.secret));
+
+  it('is 401 whether the subject is a number, holds a NUL or a lone surrogate, and counts against no database', async () => {
+    for (const sub of [42, 'user\u0000', 'user\ud800']) {
+      const authorization = `Bearer ${await signed(sub)}`;
+      for (const url of ['/api/v1/orders', '/api/v1/cart']) {
+        const res = await api.app.inject({ method: 'GET', url, headers: { authorization } });
+        expect(res.statusCode, `${JSON.stringify(sub)} on ${url}`).toBe(401);
+      }
+    }
+    expect((await api.app.inject({ method: 'GET', url: '/api/v1/products' })).statusCode).toBe(200);
+  });
+});
