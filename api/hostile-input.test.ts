@@ -67,3 +67,17 @@ describe('a token whose subject is no user id', () => {
     expect((await api.app.inject({ method: 'GET', url: '/api/v1/products' })).statusCode).toBe(200);
   });
 });
+
+describe('GET /api/v1/admin/stats with times at the edges of the calendar', () => {
+  it('counts a range that reaches before the year 1 from the year 1 on (PostgreSQL has no year 0), not 500', async () => {
+    const { userId } = await newUser(api.config);
+    const authorization = `Bearer ${await new SignJWT({ roles: ['admin'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(userId)
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(api.config.jwt.secret))}`;
+    const res = await api.app.inject({ method: 'GET', url: '/api/v1/admin/stats?to=0000-01-01T00:00:00Z', headers: { authorization } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ from: '0001-01-01T00:00:00.000Z', to: '0001-01-01T00:00:00.000Z', hours: [], totals: [] });
+  });
+});
