@@ -81,3 +81,18 @@ describe('GET /api/v1/admin/stats with times at the edges of the calendar', () =
     expect(res.json()).toEqual({ from: '0001-01-01T00:00:00.000Z', to: '0001-01-01T00:00:00.000Z', hours: [], totals: [] });
   });
 });
+
+describe('paths the router cannot take', () => {
+  it('answer as problems: a malformed escape (400) and an overlong parameter (414)', async () => {
+    const { authorization } = await newUser(api.config);
+    for (const [url, status] of [
+      ['/api/v1/orders/%E0%A4%A', 400],
+      [`/api/v1/orders/${'9'.repeat(500)}`, 414],
+    ] as const) {
+      const res = await api.app.inject({ method: 'GET', url, headers: { authorization } });
+      expect(res.statusCode, url).toBe(status);
+      expect(res.headers['content-type'], url).toMatch(/^application\/problem\+json/);
+      expect(res.json()).toMatchObject({ status, instance: expect.any(String) });
+    }
+  });
+});

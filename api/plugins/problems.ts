@@ -80,6 +80,15 @@ function toProblem(error: unknown, request: FastifyRequest): { problem: Problem;
   return { problem: problem(request, 500, undefined, 'the server failed to answer; the request id helps support find out why'), headers: {} };
 }
 
+/** Answers with the problem an error is; server-side failures are logged with the request's correlation id. */
+export function replyWithProblem(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { problem: body, headers } = toProblem(error, request);
+  if (body.status >= 500) {
+    request.log.error({ err: error }, 'request failed');
+  }
+  return reply.code(body.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
+}
+
 /** A path the API has, asked with a method it does not answer: 405 with the methods it does (RFC 9110 §15.5.6). */
 class MethodNotAllowedError extends AppError {
   readonly type = 'MethodNotAllowed';
@@ -109,13 +118,7 @@ const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
  */
 export default fp(
   async (app: FastifyInstance) => {
-    app.setErrorHandler((error, request, reply: FastifyReply) => {
-      const { problem: body, headers } = toProblem(error, request);
-      if (body.status >= 500) {
-        request.log.error({ err: error }, 'request failed');
-      }
-      return reply.code(body.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
-    });
+    app.setErrorHandler(replyWithProblem);
     // Before the body is read: a method's unread body must not turn the 405 into a 400 or 415.
     app.addHook('onRequest', async (request) => {
       if (!request.is404) return;
