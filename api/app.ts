@@ -24,6 +24,7 @@ import problems, { replyWithProblem } from './plugins/problems.js';
 import services from './plugins/services.js';
 import text from './plugins/text.js';
 import tracing from './plugins/tracing.js';
+import { withLinks } from './openapi-links.js';
 import adminRoutes from './routes/admin.js';
 import cartRoutes from './routes/cart.js';
 import healthRoutes from './routes/health.js';
@@ -90,7 +91,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
     transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transformObject: (input) => withLinks(jsonSchemaTransformObject(input)),
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
 
