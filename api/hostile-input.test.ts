@@ -1,5 +1,6 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signWebhook } from '../domain/payments/webhook-signature.js';
 import { newUser, orderBody, seedProduct, startApi, type TestApi } from '../test/support/api.js';
 
 // What the fuzz run (test/fuzz) found, each pinned down here on its own.
@@ -94,5 +95,22 @@ describe('paths the router cannot take', () => {
       expect(res.headers['content-type'], url).toMatch(/^application\/problem\+json/);
       expect(res.json()).toMatchObject({ status, instance: expect.any(String) });
     }
+  });
+});
+
+describe('a signed payment webhook with text no column can hold', () => {
+  const deliver = (body: string) =>
+    api.app.inject({
+      method: 'POST',
+      url: '/api/v1/payments/webhook',
+      headers: { 'content-type': 'application/json', 'payment-signature': signWebhook(api.config.paymentWebhook.secret, body, Math.floor(Date.now() / 1000)) },
+      payload: body,
+    });
+
+  it('is 404 for a payment id with a NUL (no payment has it), and members the API ignores may hold any text', async () => {
+    const unknownPayment = await deliver(JSON.stringify({ id: 'evt_1', type: 'charge.succeeded', data: { object: { id: 'ch_\u0000' } } }));
+    expect(unknownPayment.statusCode).toBe(404);
+    const ignoredMembers = await deliver(JSON.stringify({ id: 'evt_\ud800', type: 'charge.updated', data: { object: { id: 'ch_1', note: 'a\u0000b' } }, 'x\u0000': 1 }));
+    expect(ignoredMembers.statusCode).toBe(200);
   });
 });

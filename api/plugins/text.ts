@@ -46,14 +46,22 @@ class UnstorableTextError extends AppError {
   }
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route reads what it needs of its body itself and stores none of it: any text may come. */
+    anyTextInBody?: boolean;
+  }
+}
+
 /** Refuses a request whose body, query or path holds a NUL or a lone surrogate in any string. */
 export default fp(
   async (app: FastifyInstance) => {
     app.addHook('preValidation', async (request) => {
+      const body = request.routeOptions.config.anyTextInBody ? undefined : request.body;
       for (const [where, value] of [
         ['params', request.params],
         ['querystring', request.query],
-        ['body', request.body],
+        ['body', body],
       ] as const) {
         const pointer = unstorableTextAt(value);
         if (pointer !== undefined) {
