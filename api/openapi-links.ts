@@ -51,6 +51,15 @@ const links: Record<string, Record<string, Record<string, Record<string, Link>>>
   '/api/v1/cart/items': {
     post: {
       201: {
+        PlaceOrder: {
+          operationRef: operation('post', '/api/v1/orders'),
+          requestBody: {
+            from_cart: true,
+            shipping_address: { address_line1: '1 Main Street', city: 'Springfield', state: 'IL', postal_code: '62701', country: 'US' },
+            payment: { method: 'card', token: 'tok_visa' },
+          },
+          description: 'Order what the cart holds',
+        },
         RemoveFromCart: {
           operationRef: operation('delete', '/api/v1/cart/items/{product_id}'),
           parameters: { product_id: '$request.body#/product_id' },
