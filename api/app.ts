@@ -20,7 +20,7 @@ import { systemClock, type Clock } from '../domain/clock.js';
 import { type PrismaClient } from '../generated/prisma/client.js';
 import auth from './plugins/auth.js';
 import correlation, { REQUEST_ID_HEADER, requestIdOf } from './plugins/correlation.js';
-import problems, { replyWithProblem } from './plugins/problems.js';
+import problems, { answerClientError, replyWithProblem } from './plugins/problems.js';
 import services from './plugins/services.js';
 import text from './plugins/text.js';
 import tracing from './plugins/tracing.js';
@@ -64,6 +64,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     // A path the router cannot take (a malformed escape, an overlong parameter) answers as a problem too.
     frameworkErrors: (error, request, reply) => void replyWithProblem(error, request, reply),
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

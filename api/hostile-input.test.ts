@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../domain/payments/webhook-signature.js';
@@ -112,5 +114,29 @@ describe('a signed payment webhook with text no column can hold', () => {
     expect(unknownPayment.statusCode).toBe(404);
     const ignoredMembers = await deliver(JSON.stringify({ id: 'evt_\ud800', type: 'charge.updated', data: { object: { id: 'ch_1', note: 'a\u0000b' } }, 'x\u0000': 1 }));
     expect(ignoredMembers.statusCode).toBe(200);
+  });
+});
+
+describe('requests Node cannot parse as HTTP', () => {
+  it('are answered as problems too: a Content-Length that is not a number (400), headers too large (431)', async () => {
+    await api.app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = api.app.server.address() as AddressInfo;
+    const send = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1', () => socket.end(request));
+        let answer = '';
+        socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+        socket.on('close', () => resolve(answer));
+        socket.on('error', reject);
+      });
+    for (const [request, status] of [
+      ['POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: many\r\n\r\n{}', 400],
+      [`GET /api/v1/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${'A'.repeat(20_000)}\r\n\r\n`, 431],
+    ] as const) {
+      const answer = await send(request);
+      expect(answer.split('\r\n')[0]).toBe(`HTTP/1.1 ${status} ${STATUS_CODES[status]}`);
+      expect(answer).toMatch(/\r\nContent-Type: application\/problem\+json\r\n/);
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ status });
+    }
   });
 });

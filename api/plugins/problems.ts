@@ -1,5 +1,6 @@
 import { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { type Duplex } from 'node:stream';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError } from '../../domain/errors.js';
 import { PROBLEM_CONTENT_TYPE, problemType, statusTitle, type Problem, type ProblemFieldError } from '../problem.js';
@@ -87,6 +88,19 @@ export function replyWithProblem(error: unknown, request: FastifyRequest, reply:
     request.log.error({ err: error }, 'request failed');
   }
   return reply.code(body.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
+}
+
+/**
+ * Node's HTTP parser refused the request before Fastify saw it (a malformed Content-Length, headers
+ * too large, too slow): the answer is a problem too, written on the socket, which then closes.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const body = JSON.stringify({ type: 'about:blank', title: statusTitle(status), status, detail: 'the request is not HTTP this server can read' });
+  socket.end(
+    `HTTP/1.1 ${status} ${statusTitle(status)}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** A path the API has, asked with a method it does not answer: 405 with the methods it does (RFC 9110 §15.5.6). */
