@@ -429,8 +429,8 @@ export async function runHandMadeCases(target: FuzzTarget, options: { thorough: 
     if (!handCase.expect.includes(answer.status)) {
       findings.push({ case: name, status: answer.status, problem: `expected ${handCase.expect.join(' or ')}: ${answer.body.slice(0, 300)}` });
     }
-    // CONTRACT §2: every error is a problem; a 431 is Node's, before any application code.
-    if (answer.status >= 400 && answer.status !== 431 && !String(answer.headers['content-type']).startsWith('application/problem+json')) {
+    // CONTRACT §2: every error is a problem.
+    if (answer.status >= 400 && !String(answer.headers['content-type']).startsWith('application/problem+json')) {
       findings.push({ case: name, status: answer.status, problem: `not a problem body: ${answer.headers['content-type']}` });
     }
     const wrong = handCase.check?.(answer);
