@@ -11,9 +11,9 @@ interface Link {
   description: string;
 }
 
-/** `#/paths/<escaped path>/<method>`, a JSON pointer to an operation of this document. */
+/** `#/paths/<escaped path>/<method>`, a JSON pointer to an operation of this document, as a URI fragment (braces percent-encoded). */
 function operation(method: string, path: string): string {
-  return `#/paths/${path.replaceAll('~', '~0').replaceAll('/', '~1')}/${method}`;
+  return `#/paths/${encodeURIComponent(path.replaceAll('~', '~0').replaceAll('/', '~1'))}/${method}`;
 }
 
 const getOrder = (id: string): Link => ({
