@@ -37,7 +37,7 @@ const ORDERS = '/api/v1/orders';
 const JSON_TYPE = { 'content-type': 'application/json' };
 
 /** Strings a text field meets in the wild, and some it should never meet. */
-const SHORT_RUN_STRINGS = ['lone high surrogate', 'NUL', 'right-to-left override', 'emoji family (ZWJ)'];
+const SHORT_RUN_STRINGS = ['lone high surrogate', 'NUL', 'emoji family (ZWJ)'];
 
 export const HOSTILE_STRINGS: Record<string, string> = {
   'lone high surrogate': 'a\ud800b',
@@ -287,7 +287,7 @@ export async function runHandMadeCases(target: FuzzTarget, options: { thorough: 
     ['GET', '/api/v1/admin/stats', undefined],
   ] as const;
   for (const [name, authorization] of Object.entries(tokens)) {
-    for (const [method, path, body] of options.thorough ? tokenTargets : tokenTargets.slice(0, 2)) {
+    for (const [method, path, body] of options.thorough ? tokenTargets : tokenTargets.slice(0, 1)) {
       add('token', `${name} on ${method} ${path.replace(setUp.waiting.order_id, '{id}')}`, () => ({
         method,
         path,

@@ -5,6 +5,7 @@ import { type FuzzTarget, type ServerError, type WriteByRefusal } from './target
 export interface FuzzReport {
   seed: number;
   maxExamples: number;
+  phases: string;
   requests: number;
   /** Answers by operation, then by status. */
   byOperation: Record<string, Record<string, number>>;
@@ -21,7 +22,7 @@ export interface FuzzReport {
 }
 
 /** The hostile-input run: the hand-made cases, then schemathesis, on one fuzzed system. */
-export async function fuzz(target: FuzzTarget, options: { seed: number; maxExamples: number; thorough: boolean; maxSeconds?: number }): Promise<{ report: FuzzReport; schemathesis: SchemathesisRun }> {
+export async function fuzz(target: FuzzTarget, options: { seed: number; maxExamples: number; phases: string; thorough: boolean; maxSeconds?: number }): Promise<{ report: FuzzReport; schemathesis: SchemathesisRun }> {
   const started = Date.now();
   const handMade = await runHandMadeCases(target, options);
   const schemathesis = await runSchemathesis(target, options);
@@ -34,6 +35,7 @@ export async function fuzz(target: FuzzTarget, options: { seed: number; maxExamp
   const report: FuzzReport = {
     seed: options.seed,
     maxExamples: options.maxExamples,
+    phases: options.phases,
     requests: recorder.requests,
     byOperation: recorder.statuses,
     byStatusClass,
@@ -64,7 +66,7 @@ export function reportMarkdown(report: FuzzReport): string {
   return [
     '# Fuzz report',
     '',
-    `- requests: ${report.requests} (hand-made cases: ${report.handMade.cases}; the rest from schemathesis, seed ${report.seed}, ${report.maxExamples} examples per operation and phase)`,
+    `- requests: ${report.requests} (hand-made cases: ${report.handMade.cases}; the rest from schemathesis: phases ${report.phases}, seed ${report.seed}, ${report.maxExamples} examples per operation and phase)`,
     `- by status class: ${Object.entries(report.byStatusClass).sort().map(([c, n]) => `${c} ${n}`).join(', ')}`,
     `- 5xx: ${report.serverErrors.length}`,
     `- refusals (4xx) checked for writes: ${report.refusalsChecked}; requests that wrote although they had to write nothing: ${report.writesByRefusals.length}`,
