@@ -21,9 +21,11 @@ import { type PrismaClient } from '../generated/prisma/client.js';
 import auth from './plugins/auth.js';
 import correlation, { REQUEST_ID_HEADER, requestIdOf } from './plugins/correlation.js';
 import httpMetrics from './plugins/http-metrics.js';
-import problems from './plugins/problems.js';
+import problems, { answerClientError, replyWithProblem } from './plugins/problems.js';
 import services from './plugins/services.js';
+import text from './plugins/text.js';
 import tracing from './plugins/tracing.js';
+import { withLinks } from './openapi-links.js';
 import adminRoutes from './routes/admin.js';
 import cartRoutes from './routes/cart.js';
 import healthRoutes from './routes/health.js';
@@ -61,6 +63,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Who the client is (request.ip, which rate limits count by): the socket's peer, or what trusted load balancers say.
     trustProxy: config.api.trustProxy,
     return503OnClosing: true,
+    // A path the router cannot take (a malformed escape, an overlong parameter) answers as a problem too.
+    frameworkErrors: (error, request, reply) => void replyWithProblem(error, request, reply),
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -89,7 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
     transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transformObject: (input) => withLinks(jsonSchemaTransformObject(input)),
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
 
@@ -97,6 +102,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(problems);
   await app.register(correlation);
   await app.register(auth);
+  await app.register(text);
 
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   await app.register(healthRoutes, { version });

@@ -2,6 +2,7 @@ import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type J
 import { type Config } from '../config/index.js';
 import { type Clock } from '../domain/clock.js';
 import { AppError } from '../domain/errors.js';
+import { isStorableText } from './plugins/text.js';
 
 /** Who made the request: the token's `sub`, and its roles (`role` and `roles` claims). */
 export interface Caller {
@@ -62,7 +63,9 @@ export function createTokenVerifier(jwt: Config['jwt'], clock: Clock): TokenVeri
         audience: jwt.audience,
         currentDate: clock(),
       });
-      if (!payload.sub) throw new UnauthorizedError('the token has an empty subject');
+      if (typeof payload.sub !== 'string' || !payload.sub || !isStorableText(payload.sub)) {
+        throw new UnauthorizedError('the token\'s subject is not a user id (a non-empty string without NUL or lone surrogates)');
+      }
       return { userId: payload.sub, roles: rolesOf(payload) };
     } catch (error) {
       if (error instanceof UnauthorizedError) throw error;

@@ -71,6 +71,9 @@ describe('the OpenAPI document', () => {
         '60',
         '--seed',
         '1',
+        // The API refuses a NUL in any text (api/plugins/text.ts: no column holds one), which the document does not state per string.
+        '--generation-allow-x00',
+        'false',
         // One worker: concurrent generation in threads trips a CPython 3.11 ast.parse race inside Hypothesis.
         '--workers',
         '1',

@@ -1,6 +1,7 @@
 import { NotFoundError } from '../domain/errors.js';
 import { type Database } from './database.js';
 import { type OrderSagaGateway } from './order-saga-client.js';
+import { isStorableText } from './plugins/text.js';
 
 /** The provider's event types that complete a payment that required the customer's action. */
 const outcomes: Record<string, boolean> = {
@@ -25,6 +26,8 @@ export async function handlePaymentWebhook(
 ): Promise<void> {
   const succeeded = outcomes[event.type];
   if (succeeded === undefined) return;
+  // No payment id of ours holds text PostgreSQL cannot (NUL, a lone surrogate): such a payment is not ours either.
+  if (!isStorableText(event.providerPaymentId)) throw new NotFoundError('payment', event.providerPaymentId);
   const payment = await deps.db.run((db) =>
     db.payment.findFirst({ where: { providerPaymentId: event.providerPaymentId }, select: { orderId: true } }),
   );

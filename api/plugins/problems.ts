@@ -1,5 +1,6 @@
 import { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { type Duplex } from 'node:stream';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError } from '../../domain/errors.js';
 import { PROBLEM_CONTENT_TYPE, problemType, statusTitle, type Problem, type ProblemFieldError } from '../problem.js';
@@ -80,6 +81,28 @@ function toProblem(error: unknown, request: FastifyRequest): { problem: Problem;
   return { problem: problem(request, 500, undefined, 'the server failed to answer; the request id helps support find out why'), headers: {} };
 }
 
+/** Answers with the problem an error is; server-side failures are logged with the request's correlation id. */
+export function replyWithProblem(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { problem: body, headers } = toProblem(error, request);
+  if (body.status >= 500) {
+    request.log.error({ err: error }, 'request failed');
+  }
+  return reply.code(body.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
+}
+
+/**
+ * Node's HTTP parser refused the request before Fastify saw it (a malformed Content-Length, headers
+ * too large, too slow): the answer is a problem too, written on the socket, which then closes.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const body = JSON.stringify({ type: 'about:blank', title: statusTitle(status), status, detail: 'the request is not HTTP this server can read' });
+  socket.end(
+    `HTTP/1.1 ${status} ${statusTitle(status)}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 /** A path the API has, asked with a method it does not answer: 405 with the methods it does (RFC 9110 §15.5.6). */
 class MethodNotAllowedError extends AppError {
   readonly type = 'MethodNotAllowed';
@@ -109,13 +132,7 @@ const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
  */
 export default fp(
   async (app: FastifyInstance) => {
-    app.setErrorHandler((error, request, reply: FastifyReply) => {
-      const { problem: body, headers } = toProblem(error, request);
-      if (body.status >= 500) {
-        request.log.error({ err: error }, 'request failed');
-      }
-      return reply.code(body.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
-    });
+    app.setErrorHandler(replyWithProblem);
     // Before the body is read: a method's unread body must not turn the 405 into a 400 or 415.
     app.addHook('onRequest', async (request) => {
       if (!request.is404) return;

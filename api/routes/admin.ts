@@ -6,6 +6,10 @@ import { problems } from '../schemas.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** PostgreSQL's calendar has no year 0, and no order is older than the year 1: a range reaching further starts there. */
+const YEAR_ONE = new Date('0001-01-01T00:00:00Z');
+const notBeforeYearOne = (time: Date) => (time < YEAR_ONE ? YEAR_ONE : time);
+
 // A range whose from is not before its to is empty, not an error: the document cannot say that one
 // parameter must be below another, so the API takes any two times it allows.
 const statsQuerySchema = z.strictObject({
@@ -47,8 +51,8 @@ const adminRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const to = request.query.to ? new Date(request.query.to) : app.services.clock();
-      const from = request.query.from ? new Date(request.query.from) : new Date(to.getTime() - DAY_MS);
+      const to = notBeforeYearOne(request.query.to ? new Date(request.query.to) : app.services.clock());
+      const from = notBeforeYearOne(request.query.from ? new Date(request.query.from) : new Date(to.getTime() - DAY_MS));
       const stats = await app.services.db.run((db) => orderStats(db, { from, to }));
       const entry = (s: { status: string; currency: string; orders: number; revenue: Parameters<typeof toApiAmount>[0] }) => ({
         status: s.status,

@@ -41,6 +41,8 @@ const paymentRoutes: FastifyPluginAsyncZod = async (app) => {
         body: paymentWebhookSchema,
         response: { 200: webhookReceivedSchema, ...problems(400, 404, 413, 415, 503) },
       },
+      // The provider's callback may carry members of its own, whatever their text; ours are only looked up.
+      config: { anyTextInBody: true },
       preValidation: async (request) => {
         const header = request.headers[SIGNATURE_HEADER];
         verifyWebhookSignature(config.paymentWebhook.secret, typeof header === 'string' ? header : undefined, request.rawBody ?? Buffer.alloc(0), {
