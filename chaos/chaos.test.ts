@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,7 +12,7 @@ import { kafkaNames } from '../events/kafka-names.js';
 import { launchApplication, prepareApplication, type RunningApplication } from '../scripts/application.js';
 import { portIsFree } from '../stack/processes.js';
 import { down, up } from '../stack/stack.js';
-import { createScratchDatabase, uniqueName } from '../test/support/env.js';
+import { createScratchDatabase, freePort, uniqueName } from '../test/support/env.js';
 import { waitUntilDrained } from './drain.js';
 import { FaultInjector } from './faults.js';
 import { checkInvariants, type InvariantResult } from './invariants.js';
@@ -36,14 +35,6 @@ function seeded(seed: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A run of six ports (three brokers, three controllers) that nothing uses. */
