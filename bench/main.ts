@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, Worker } from '@temporalio/worker';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
+import { createDatabase } from '../db/databases.js';
 import { signDevToken } from '../api/auth.js';
 import { loadConfig, projectRoot, type Config } from '../config/index.js';
 import { launchApplication, prepareApplication, type RunningApplication } from '../scripts/application.js';
@@ -177,15 +178,10 @@ async function main(): Promise<void> {
 
   const runId = `bench${Date.now().toString(36)}`;
   const database = `order_saga_${runId}`;
-  const admin = new pg.Client({ connectionString: base.postgres.url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(database)}`);
-  await admin.end();
-  const dbUrl = new URL(base.postgres.url);
-  dbUrl.pathname = `/${database}`;
+  const databaseUrl = await createDatabase(base.postgres.url, database);
   const logFile = path.join(stackDirs(base).logDir, `${runId}.log`);
   const env: NodeJS.ProcessEnv = {
-    DATABASE_URL: dbUrl.toString(),
+    DATABASE_URL: databaseUrl,
     KAFKA_TOPIC_PREFIX: `${runId}.`,
     TEMPORAL_TASK_QUEUE: runId,
     API_PORT: '3100',

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Config } from '../config/index.js';
 import type { RunningApplication } from '../scripts/application.js';
-import { livePid } from '../stack/processes.js';
+import { alive, livePid } from '../stack/processes.js';
 import { kafkaNodeName } from '../stack/services.js';
 import { pidFile, up } from '../stack/stack.js';
 
@@ -16,15 +16,6 @@ export interface FaultRecord {
   /** From the fault until the target answered again. */
   outageMs: number;
   detail?: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function untilDead(pid: number): Promise<void> {

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
+import { createDatabase } from '../db/databases.js';
 import { signDevToken } from '../api/auth.js';
 import { loadConfig, projectRoot, type Config } from '../config/index.js';
 import { kafkaNames, type KafkaNames } from '../events/kafka-names.js';
@@ -64,16 +65,11 @@ async function main(): Promise<number> {
   const { started } = await up(base, { say });
   const runId = `chaos${Date.now().toString(36)}`;
   const database = `order_saga_${runId}`;
-  const admin = new pg.Client({ connectionString: base.postgres.url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(database)}`);
-  await admin.end();
-  const dbUrl = new URL(base.postgres.url);
-  dbUrl.pathname = `/${database}`;
+  const databaseUrl = await createDatabase(base.postgres.url, database);
   const balancerPort = 3300;
   const env: NodeJS.ProcessEnv = {
     ...stackEnv,
-    DATABASE_URL: dbUrl.toString(),
+    DATABASE_URL: databaseUrl,
     KAFKA_TOPIC_PREFIX: `${runId}.`,
     TEMPORAL_TASK_QUEUE: runId,
     API_PORT: String(balancerPort + 1),

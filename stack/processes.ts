@@ -72,7 +72,8 @@ export function spawnDetached(spec: DetachedSpec): number {
   return child.pid;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 probes without sending anything). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { createDatabase } from '../db/databases.js';
 import type { TestProject } from 'vitest/node';
 import { loadConfig, projectRoot } from '../config/index.js';
 import { down, stackDirs, up, type ServiceName } from '../stack/stack.js';
@@ -31,14 +32,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const runId = `t${Date.now().toString(36)}${process.pid.toString(36)}`;
   const database = `order_saga_test_${runId}`;
-  const admin = new pg.Client({ connectionString: config.postgres.url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(database)}`);
-  await admin.end();
-
-  const url = new URL(config.postgres.url);
-  url.pathname = `/${database}`;
-  const databaseUrl = url.toString();
+  const databaseUrl = await createDatabase(config.postgres.url, database);
   if (fs.existsSync(path.join(projectRoot, 'prisma', 'migrate.ts'))) {
     const { applyMigrations } = await import('../prisma/migrate.js');
     await applyMigrations(databaseUrl);
