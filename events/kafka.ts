@@ -4,14 +4,15 @@ import { type Logger } from '../runtime/log.js';
 
 /**
  * A Kafka client for one of the system's processes (`role` tells them apart in the broker's logs).
- * kafkajs logs through the process's logger; its INFO (connections, group joins) is debug chatter.
+ * kafkajs logs through the process's logger, in its one JSON shape; its INFO (connections, group
+ * joins) is debug chatter.
  */
-export function createKafka(config: Config, role: string, log?: Logger): Kafka {
+export function createKafka(config: Config, role: string, log: Logger): Kafka {
   return new Kafka({
     clientId: `${config.kafka.clientId}-${role}`,
     brokers: config.kafka.brokers,
-    logLevel: log ? logLevel.INFO : logLevel.WARN,
-    ...(log && { logCreator: () => kafkaLogEntry(log) }),
+    logLevel: logLevel.INFO,
+    logCreator: () => kafkaLogEntry(log),
   });
 }
 

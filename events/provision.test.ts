@@ -2,6 +2,7 @@ import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { testConfig } from '../test/support/env.js';
+import { createLogger } from '../runtime/log.js';
 import { createKafka } from './kafka.js';
 import { provisionTopics, topicSpecs } from './provision.js';
 import { deleteTopics, testNames } from '../test/support/events.js';
@@ -9,7 +10,7 @@ import { topics } from '../domain/events/topics.js';
 import { kafkaNames } from './kafka-names.js';
 
 const { ConfigResourceTypes, ConfigSource } = kafkajs;
-const kafka = createKafka(testConfig(), 'test');
+const kafka = createKafka(testConfig(), 'test', createLogger('test', 'warn'));
 const admin = kafka.admin();
 const names = testNames();
 const provision = () => provisionTopics(admin, { names, replicationFactor: 1, minInsyncReplicas: 1 });

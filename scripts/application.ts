@@ -50,7 +50,8 @@ export async function prepareApplication(config: Config, say: (line: string) => 
     await prisma.$disconnect();
   }
   // Once, before the relay and the subscribers start, so that the two do not race to create them.
-  await ensureTopics(createKafka(config, 'start'), config, createLogger('start', 'warn'));
+  const log = createLogger('start', 'warn');
+  await ensureTopics(createKafka(config, 'start', log), config, log);
 }
 
 export interface RunningApplication {

@@ -3,6 +3,7 @@ import { topics, type Topic } from '../domain/events/topics.js';
 import { listDeadLetters, replayDeadLetters, type DeadLetter } from '../events/dead-letters.js';
 import { createIdempotentProducer, createKafka } from '../events/kafka.js';
 import { kafkaNames } from '../events/kafka-names.js';
+import { createLogger } from '../runtime/log.js';
 
 // Dead letters: `npm run dlq -- list <topic>` shows what is in <topic>.dlq and why;
 // `npm run dlq -- replay <topic>` sends what was not replayed yet back to <topic>, once the cause is fixed.
@@ -30,7 +31,7 @@ function show(letter: DeadLetter): string {
 
 const config = loadConfig();
 const names = kafkaNames(config.kafka.topicPrefix);
-const kafka = createKafka(config, 'dlq');
+const kafka = createKafka(config, 'dlq', createLogger('dlq', 'warn'));
 const deps = { kafka, names, replayGroup: `${config.kafka.topicPrefix}${config.kafka.clientId}-dlq-replay` };
 const dlq = names.deadLetter(topic as Topic);
 

@@ -17,7 +17,7 @@ import { applyMigrations } from '../../prisma/migrate.js';
 import { testConfig, uniqueName, withDatabaseClient } from './env.js';
 import { type RetryPolicy } from '../../events/consumer.js';
 import { createKafka } from '../../events/kafka.js';
-import { type Logger } from '../../runtime/log.js';
+import { createLogger, type Logger } from '../../runtime/log.js';
 import { provisionTopics, topicSpecs } from '../../events/provision.js';
 import { kafkaNames, type KafkaNames } from '../../events/kafka-names.js';
 import { trackPair } from './tcp.js';
@@ -65,7 +65,7 @@ export async function startEventsWorld(options: { provision?: boolean } = {}): P
     kafka: { ...base.kafka, topicPrefix: names.prefix },
   };
   const prisma = createPrisma(database.url);
-  const kafka = createKafka(config, 'test');
+  const kafka = createKafka(config, 'test', createLogger('test', 'warn'));
   const admin = kafka.admin();
   await admin.connect();
   if (options.provision !== false) {
