@@ -52,6 +52,11 @@ export function poolSql(pool: pg.Pool): Sql {
 export async function sqlTransaction<T>(pool: pg.Pool, work: (tx: Sql) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // The server ending the connection mid-transaction (a restart, pg_terminate_backend) is an
+  // 'error' event on the client, which the pool hears only while the client is idle: unheard, it
+  // would end the process. The statement in flight fails with it, and the client is not pooled again.
+  const lost = (error: Error) => (broken = error);
+  client.on('error', lost);
   try {
     await client.query('BEGIN');
     const result = await work(new PgSql(client));
@@ -61,6 +66,7 @@ export async function sqlTransaction<T>(pool: pg.Pool, work: (tx: Sql) => Promis
     await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
     throw error;
   } finally {
+    client.off('error', lost);
     client.release(broken);
   }
 }
