@@ -58,6 +58,12 @@ const stackEnv: NodeJS.ProcessEnv = {
   KAFKA_NODES: '3',
   TEMPORAL_PORT: '17233',
   TEMPORAL_UI_PORT: '18233',
+  // Its processes' /metrics (the second of each kind 10 above), clear of a developer's npm start.
+  API_METRICS_PORT: '19464',
+  WORKER_METRICS_PORT: '19465',
+  RELAY_METRICS_PORT: '19466',
+  SUBSCRIBERS_METRICS_PORT: '19467',
+  WORKER_TEMPORAL_METRICS_PORT: '19468',
 };
 
 async function main(): Promise<number> {

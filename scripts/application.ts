@@ -23,17 +23,38 @@ interface AppProcess {
   instanceEnv?: (n: number, env: NodeJS.ProcessEnv) => NodeJS.ProcessEnv;
 }
 
+/** Instance n's metrics port: 10 above the previous instance's (0, no endpoint, stays 0). */
+const metricsPortOf = (port: number, n: number) => String(port === 0 ? 0 : port + 10 * (n - 1));
+
 export const appProcesses: AppProcess[] = [
   { name: 'payments', script: 'fake-payment-provider/main.ts', ready: 'fake payment provider listening', scaled: 1 },
-  { name: 'worker', script: 'workers/main.ts', ready: 'order worker polling', scaled: 2 },
+  {
+    name: 'worker',
+    script: 'workers/main.ts',
+    ready: 'order worker polling',
+    scaled: 2,
+    instanceEnv: (n, env) => {
+      const { metrics } = loadConfig(env);
+      return { WORKER_METRICS_PORT: metricsPortOf(metrics.ports.worker, n), WORKER_TEMPORAL_METRICS_PORT: metricsPortOf(metrics.temporalPort, n) };
+    },
+  },
   {
     name: 'api',
     script: 'api/main.ts',
     ready: 'Server listening',
     scaled: 2,
-    instanceEnv: (n, env) => ({ API_PORT: String(loadConfig(env).api.port + n - 1) }),
+    instanceEnv: (n, env) => {
+      const config = loadConfig(env);
+      return { API_PORT: String(config.api.port + n - 1), API_METRICS_PORT: metricsPortOf(config.metrics.ports.api, n) };
+    },
   },
-  { name: 'relay', script: 'events/relay/main.ts', ready: 'outbox relay running', scaled: 2 },
+  {
+    name: 'relay',
+    script: 'events/relay/main.ts',
+    ready: 'outbox relay running',
+    scaled: 2,
+    instanceEnv: (n, env) => ({ RELAY_METRICS_PORT: metricsPortOf(loadConfig(env).metrics.ports.relay, n) }),
+  },
   { name: 'subscribers', script: 'events/subscribers/main.ts', ready: 'subscribers running', scaled: 1 },
 ];
 
