@@ -13,7 +13,7 @@ import { launchApplication, prepareApplication, type RunningApplication } from '
 import { portIsFree } from '../stack/processes.js';
 import { down, up } from '../stack/stack.js';
 import { createScratchDatabase, freePort, uniqueName } from '../test/support/env.js';
-import { waitUntilDrained } from './drain.js';
+import { waitUntilConsumed, waitUntilDrained } from './drain.js';
 import { FaultInjector } from './faults.js';
 import { checkInvariants, type InvariantResult } from './invariants.js';
 import { Load } from './load.js';
@@ -126,7 +126,7 @@ describe('chaos in small: a worker, a broker and a relay die under load', () => 
     // The relay is killed while the broker is down: its batch in flight may go to the others.
     await Promise.all([faults.inject('broker'), sleep(500).then(() => faults.inject('relay'))]);
     await load.stop();
-    const drained = await waitUntilDrained(pool, 90_000, 2_000);
+    const drained = (await waitUntilDrained(pool, 90_000, 2_000)) && (await waitUntilConsumed(admin, names, 60_000));
     const { rows: pending } = await pool.query(
       `SELECT o.id, o.status, o.payment_token, (SELECT count(*) FROM outbox x WHERE x.aggregate_id = o.id::text AND x.published_at IS NULL) AS unpublished
        FROM orders o WHERE o.status NOT IN ('confirmed', 'failed', 'cancelled')`,

@@ -16,7 +16,7 @@ import { startBalancer } from './balancer.js';
 import { faultKinds, FaultInjector, type FaultKind } from './faults.js';
 import { checkInvariants, type InvariantInputs } from './invariants.js';
 import { Load } from './load.js';
-import { waitUntilDrained } from './drain.js';
+import { waitUntilConsumed, waitUntilDrained } from './drain.js';
 import { writeReport, type ChaosReport } from './report.js';
 import { namedDatabaseUrl, prebuiltWorkerEnv } from './workers.js';
 
@@ -228,6 +228,7 @@ async function drive({ config, app, pool, names, runId, initialStock, productIds
   phase = 'draining';
   await load.stop();
   await waitUntilDrained(pool, 20 * 60_000);
+  await waitUntilConsumed(kafkaAdmin, names, 5 * 60_000);
   const loadSeconds = durationS;
   const drainSeconds = Math.round((Date.now() - startedAt) / 1000 - loadSeconds);
   phase = 'checking';
