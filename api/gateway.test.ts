@@ -451,4 +451,17 @@ describe('the OpenAPI document', () => {
       expect(Object.keys(op.responses[res.statusCode]?.content ?? {}), `${method.toUpperCase()} ${path} documents its ${res.statusCode}`).toEqual([type]);
     }
   });
+
+  it('refuses the search words it says it refuses: none but spaces, or more than 200 characters', async () => {
+    const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<string, { get: { parameters: { name: string; schema: { pattern?: string; minLength?: number; maxLength?: number } }[] } }>;
+    };
+    const q = doc.paths['/api/v1/search']!.get.parameters.find((p) => p.name === 'q')!.schema;
+    const documented = (text: string) =>
+      (q.pattern === undefined || new RegExp(q.pattern, 'u').test(text)) && text.length >= (q.minLength ?? 0) && text.length <= (q.maxLength ?? Infinity);
+    const words = [' ', '   ', '\t\n', '\u000b', '\u3000\u00a0', '\ufeff', '\u2028', '\u001c', ' shoe ', 'x'.repeat(200), `${'x'.repeat(200)} `, 'x'.repeat(201)];
+    const answers = [];
+    for (const text of words) answers.push((await api.app.inject({ method: 'GET', url: '/api/v1/search', query: { q: text } })).statusCode);
+    expect(answers).toEqual(words.map((text) => (documented(text) ? 200 : 400)));
+  });
 });

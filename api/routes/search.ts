@@ -5,8 +5,20 @@ import { toApiAmount } from '../../domain/money.js';
 import { searchProducts } from '../../read-models/search.js';
 import { problems } from '../schemas.js';
 
+/**
+ * A character `trim()` keeps: not one of JavaScript's white space and line terminators. Spelled out,
+ * not `\S`, as schemathesis reads the document's pattern with Python's `\S`, which differs on a few.
+ */
+const NOT_TRIMMED = /[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/;
+
 const searchQuerySchema = z.strictObject({
-  q: z.string().trim().min(1).max(200).describe('Words to look for; "quoted phrases" and -exclusions work as in a web search'),
+  // Checked before the trim, so that the document's pattern and maxLength say what is refused.
+  q: z
+    .string()
+    .regex(NOT_TRIMMED, 'Must hold a character other than a space')
+    .max(200)
+    .trim()
+    .describe('Words to look for, at least one character other than a space; "quoted phrases" and -exclusions work as in a web search'),
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signDevToken } from '../../api/auth.js';
 import { signWebhook } from '../../domain/payments/webhook-signature.js';
+import { orderWorkflowId } from '../../workflows/definitions.js';
 import { shippingAddress } from '../support/api.js';
 import { rawRequest, type RawAnswer, type RawRequest } from './http.js';
 import { operationOf, type FuzzTarget } from './target.js';
@@ -120,6 +121,19 @@ export async function runHandMadeCases(target: FuzzTarget, options: { thorough: 
     };
     return { waiting, confirmed, toComplete, waitingCharge: await charges(waiting.order_id), toCompleteCharge: await charges(toComplete.order_id), confirmedCharge: await charges(confirmed.order_id) };
   });
+
+  /**
+   * The waiting order's saga times its payment out 15 minutes after it was placed and then writes
+   * (fails the order, voids the charge, releases the stock), whatever request happens to be under
+   * watch then: once the cases that need it have run, Alice cancels it and its saga ends.
+   */
+  const endWaitingOrder = () =>
+    recorder.aside(async () => {
+      const cancel = await rawRequest(apiUrl, { method: 'POST', path: `${ORDERS}/${setUp.waiting.order_id}/cancel`, headers: { authorization: aliceAuth } });
+      if (cancel.status !== 202) throw new Error(`the waiting order's cancel was refused: ${cancel.status} ${cancel.body}`);
+      const { status } = await api.temporal.workflow.getHandle(orderWorkflowId(setUp.waiting.order_id)).result();
+      if (status !== 'cancelled') throw new Error(`the waiting order ended ${status}, not cancelled`);
+    });
 
   const cases: HandCase[] = [];
   const add = (group: string, name: string, request: HandCase['request'], expect: number[], extra: Partial<HandCase> = {}) =>
@@ -436,5 +450,6 @@ export async function runHandMadeCases(target: FuzzTarget, options: { thorough: 
     const wrong = handCase.check?.(answer);
     if (wrong) findings.push({ case: name, status: answer.status, problem: wrong });
   }
+  await endWaitingOrder();
   return { cases: cases.length, byGroup, findings };
 }
