@@ -47,10 +47,14 @@ interface Charge {
 }
 
 const finalEventOf: Record<string, string> = { confirmed: 'order.confirmed', failed: 'order.failed', cancelled: 'order.cancelled' };
-/** The status change each event announces (CONTRACT §3); awaiting_payment has none of its own. */
+/**
+ * The order status change each event announces (CONTRACT §3); awaiting_payment has none of its
+ * own. `inventory.reserved` announces the reservation, committed in its own transaction before the
+ * order moves to inventory_reserved: a worker lost between the two and a cancel that comes first
+ * leave a reservation (released again) and an order that never was inventory_reserved.
+ */
 const statusOfEvent: Record<string, string> = {
   'order.created': 'pending',
-  'inventory.reserved': 'inventory_reserved',
   'order.confirmed': 'confirmed',
   'order.failed': 'failed',
   'order.cancelled': 'cancelled',
@@ -217,8 +221,14 @@ export async function checkInvariants(inputs: InvariantInputs): Promise<Invarian
   }
   const outboxViolations: string[] = [];
   const changes = new Map(history.map((h) => [`${h.order_id}/${h.status}`, Number(h.n)]));
+  const { rows: reserved } = await db.query<{ order_id: string }>(`SELECT order_id::text FROM reservations`);
+  const reservedOrders = new Set(reserved.map((r) => r.order_id));
   for (const o of orders) {
     const counts = eventsOf.get(o.id) ?? new Map<string, number>();
+    const reservedRows = counts.get('inventory.reserved') ?? 0;
+    if (reservedRows !== (reservedOrders.has(o.id) ? 1 : 0)) {
+      outboxViolations.push(`order ${o.id}: ${reservedOrders.has(o.id) ? 1 : 0} reservation(s), ${reservedRows} inventory.reserved outbox row(s)`);
+    }
     for (const [event, status] of Object.entries(statusOfEvent)) {
       const changed = changes.get(`${o.id}/${status}`) ?? 0;
       const rows = counts.get(event) ?? 0;
