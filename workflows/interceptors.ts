@@ -3,20 +3,19 @@
 // schedules, and pass the context on to the activities. Their span ids come from the workflow's
 // seeded randomness, so they replay deterministically; adding or removing them shifts what the
 // workflow itself would draw from it, harmless while the saga draws nothing (uuid4, Math.random).
-import {
-  OpenTelemetryInboundInterceptor,
-  OpenTelemetryInternalsInterceptor,
-  OpenTelemetryOutboundInterceptor,
-} from '@temporalio/interceptors-opentelemetry/lib/workflow/index.js';
+import type * as TemporalTracing from '@temporalio/interceptors-opentelemetry/lib/workflow/index.js';
+import { defaultPayloadConverter } from '@temporalio/common';
 import {
   ApplicationFailure,
   isCancellation,
+  patched,
   proxySinks,
   workflowInfo,
   type Next,
   type Sinks,
   type WorkflowExecuteInput,
   type WorkflowInboundCallsInterceptor,
+  type WorkflowInterceptors,
   type WorkflowInterceptorsFactory,
 } from '@temporalio/workflow';
 import { orderSagaType, type OrderSagaResult } from './definitions.js';
@@ -62,8 +61,67 @@ class SagaMetricsInterceptor implements WorkflowInboundCallsInterceptor {
   }
 }
 
-export const interceptors: WorkflowInterceptorsFactory = () => ({
-  inbound: [new OpenTelemetryInboundInterceptor(), new SagaMetricsInterceptor()],
-  outbound: [new OpenTelemetryOutboundInterceptor()],
-  internals: [new OpenTelemetryInternalsInterceptor()],
-});
+/** The header Temporal's OpenTelemetry interceptors carry the trace context in (`{ traceparent }`). */
+const traceHeader = '_tracer-data';
+
+/** Whether the trace a workflow was started in is sampled: the W3C traceparent's flags, `01`. */
+function sampled(headers: WorkflowExecuteInput['headers']): boolean {
+  const payload = headers[traceHeader];
+  if (!payload) return false;
+  const { traceparent } = defaultPayloadConverter.fromPayload<{ traceparent?: string }>(payload);
+  return traceparent !== undefined && (Number.parseInt(traceparent.slice(-2), 16) & 1) === 1;
+}
+
+type Interceptor = Record<PropertyKey, ((input: unknown, next: (input: unknown) => unknown) => unknown) | undefined>;
+
+/** An interceptor that hands each call to `target()` when it has that method, and passes it on otherwise. */
+function delegateTo(target: () => object | undefined): Interceptor {
+  return new Proxy({} as Interceptor, {
+    get: (_, method) => (input: unknown, next: (input: unknown) => unknown) => {
+      const interceptor = target() as Interceptor | undefined;
+      const call = interceptor?.[method];
+      return call ? call.call(interceptor, input, next) : next(input);
+    },
+  });
+}
+
+/**
+ * Temporal's OpenTelemetry interceptors, for a workflow whose trace is sampled. Loading them is a
+ * third of a new saga's CPU in the sandbox (the OpenTelemetry SDK's modules are evaluated afresh
+ * for each workflow, then a span made for each step): a trace that is not sampled (`OTEL_TRACES_EXPORTER`
+ * `none`, or a sampler's choice) records none of those spans, so it skips them. The choice is made
+ * from the start's headers, which the history keeps, so a replay makes the same one. A saga begun
+ * before this change (no `trace-sampled-sagas-only` marker) keeps its interceptors: their extra
+ * awaits decide which command comes first when a cancel races a step, so taking them away from a
+ * running saga would break its replay.
+ */
+function sampledTracing(): WorkflowInterceptors {
+  let tracing: { inbound: object; outbound: object; internals: object } | undefined;
+  const inbound = delegateTo(() => tracing?.inbound) as WorkflowInboundCallsInterceptor;
+  const execute: WorkflowInboundCallsInterceptor['execute'] = (input, next) => {
+    if (!sampled(input.headers) && patched('trace-sampled-sagas-only')) return next(input);
+    // Required here, not imported, so that a workflow whose trace is not sampled never evaluates them.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const otel = require('@temporalio/interceptors-opentelemetry/lib/workflow/index.js') as typeof TemporalTracing;
+    tracing = {
+      inbound: new otel.OpenTelemetryInboundInterceptor(),
+      outbound: new otel.OpenTelemetryOutboundInterceptor(),
+      internals: new otel.OpenTelemetryInternalsInterceptor(),
+    };
+    return (tracing.inbound as WorkflowInboundCallsInterceptor).execute!(input, next);
+  };
+  return {
+    inbound: [Object.assign(Object.create(inbound) as WorkflowInboundCallsInterceptor, { execute })],
+    outbound: [delegateTo(() => tracing?.outbound)],
+    internals: [delegateTo(() => tracing?.internals)],
+  };
+}
+
+export const interceptors: WorkflowInterceptorsFactory = () => {
+  const tracing = sampledTracing();
+  return {
+    inbound: [...tracing.inbound!, new SagaMetricsInterceptor()],
+    outbound: tracing.outbound,
+    internals: tracing.internals,
+  };
+};
