@@ -24,8 +24,22 @@ export function createPool(config: pg.PoolConfig): pg.Pool {
   return pool;
 }
 
+/** A name per statement in the code (a template's strings are one object per call site). */
+const statementNames = new WeakMap<TemplateStringsArray, string>();
+let statementsNamed = 0;
+
+/**
+ * A tagged template as a named (prepared) statement: each connection parses and analyses it once,
+ * then only binds and runs it. The statements of a saga are a few short ones run over and over, so
+ * parsing and planning were a large part of PostgreSQL's CPU per saga.
+ */
 function statement(query: TemplateStringsArray, values: unknown[]): pg.QueryConfig {
-  return { text: query.reduce((text, part, i) => `${text}$${i}${part}`), values };
+  let name = statementNames.get(query);
+  if (name === undefined) {
+    name = `s${++statementsNamed}`;
+    statementNames.set(query, name);
+  }
+  return { name, text: query.reduce((text, part, i) => `${text}$${i}${part}`), values };
 }
 
 /** Sql over a node-postgres pool (each statement on its own) or one checked-out client (a transaction). */
