@@ -4,7 +4,7 @@
 // seeded randomness, so they replay deterministically; adding or removing them shifts what the
 // workflow itself would draw from it, harmless while the saga draws nothing (uuid4, Math.random).
 import type * as TemporalTracing from '@temporalio/interceptors-opentelemetry/lib/workflow/index.js';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import {
   ApplicationFailure,
   isCancellation,
@@ -17,6 +17,7 @@ import {
   type WorkflowInboundCallsInterceptor,
   type WorkflowInterceptors,
   type WorkflowInterceptorsFactory,
+  type WorkflowOutboundCallsInterceptor,
 } from '@temporalio/workflow';
 import { orderSagaType, type OrderSagaResult } from './definitions.js';
 
@@ -89,17 +90,21 @@ function delegateTo(target: () => object | undefined): Interceptor {
  * Temporal's OpenTelemetry interceptors, for a workflow whose trace is sampled. Loading them is a
  * third of a new saga's CPU in the sandbox (the OpenTelemetry SDK's modules are evaluated afresh
  * for each workflow, then a span made for each step): a trace that is not sampled (`OTEL_TRACES_EXPORTER`
- * `none`, or a sampler's choice) records none of those spans, so it skips them. The choice is made
- * from the start's headers, which the history keeps, so a replay makes the same one. A saga begun
- * before this change (no `trace-sampled-sagas-only` marker) keeps its interceptors: their extra
- * awaits decide which command comes first when a cancel races a step, so taking them away from a
- * running saga would break its replay.
+ * `none`, or a sampler's choice) records none of those spans, so it skips them, and its activities
+ * get the start's trace context as it came, so that their log lines still carry the order's trace
+ * id. The choice is made from the start's headers, which the history keeps, so a replay makes the
+ * same one. A saga begun before this change (no `trace-sampled-sagas-only` marker) keeps the
+ * interceptors: their extra awaits decide which command comes first when a cancel races a step,
+ * so taking them away from a running saga would break its replay.
  */
 function sampledTracing(): WorkflowInterceptors {
   let tracing: { inbound: object; outbound: object; internals: object } | undefined;
-  const inbound = delegateTo(() => tracing?.inbound) as WorkflowInboundCallsInterceptor;
+  let startTrace: Payload | undefined;
   const execute: WorkflowInboundCallsInterceptor['execute'] = (input, next) => {
-    if (!sampled(input.headers) && patched('trace-sampled-sagas-only')) return next(input);
+    if (!sampled(input.headers) && patched('trace-sampled-sagas-only')) {
+      startTrace = input.headers[traceHeader];
+      return next(input);
+    }
     // Required here, not imported, so that a workflow whose trace is not sampled never evaluates them.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const otel = require('@temporalio/interceptors-opentelemetry/lib/workflow/index.js') as typeof TemporalTracing;
@@ -110,9 +115,21 @@ function sampledTracing(): WorkflowInterceptors {
     };
     return (tracing.inbound as WorkflowInboundCallsInterceptor).execute!(input, next);
   };
+  /** Without the interceptors, an activity continues the trace the saga was started in. */
+  const withStartTrace =
+    (method: 'scheduleActivity' | 'scheduleLocalActivity') =>
+    <I extends { headers: Record<string, Payload> }>(input: I, next: (input: I) => unknown) => {
+      const otel = tracing?.outbound as Interceptor | undefined;
+      if (otel) return otel[method]!.call(otel, input, next as (input: unknown) => unknown);
+      return next(startTrace ? { ...input, headers: { ...input.headers, [traceHeader]: startTrace } } : input);
+    };
+  const outbound = Object.assign(Object.create(delegateTo(() => tracing?.outbound)) as WorkflowOutboundCallsInterceptor, {
+    scheduleActivity: withStartTrace('scheduleActivity'),
+    scheduleLocalActivity: withStartTrace('scheduleLocalActivity'),
+  });
   return {
-    inbound: [Object.assign(Object.create(inbound) as WorkflowInboundCallsInterceptor, { execute })],
-    outbound: [delegateTo(() => tracing?.outbound)],
+    inbound: [Object.assign(Object.create(delegateTo(() => tracing?.inbound)) as WorkflowInboundCallsInterceptor, { execute })],
+    outbound: [outbound],
     internals: [delegateTo(() => tracing?.internals)],
   };
 }
