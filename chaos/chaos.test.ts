@@ -10,9 +10,8 @@ import { signDevToken } from '../api/auth.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { kafkaNames } from '../events/kafka-names.js';
 import { launchApplication, prepareApplication, type RunningApplication } from '../scripts/application.js';
-import { portIsFree } from '../stack/processes.js';
 import { down, up } from '../stack/stack.js';
-import { createScratchDatabase, freePort, uniqueName } from '../test/support/env.js';
+import { createScratchDatabase, freeKafkaPorts, freePort, uniqueName } from '../test/support/env.js';
 import { waitUntilConsumed, waitUntilDrained } from './drain.js';
 import { FaultInjector } from './faults.js';
 import { checkInvariants, type InvariantResult } from './invariants.js';
@@ -35,15 +34,6 @@ function seeded(seed: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** A run of six ports (three brokers, three controllers) that nothing uses. */
-async function freeKafkaPorts(): Promise<number> {
-  for (;;) {
-    const base = 20_000 + 2 * Math.floor(Math.random() * 10_000);
-    const ports = Array.from({ length: 6 }, (_, i) => base + i);
-    if ((await Promise.all(ports.map((p) => portIsFree('127.0.0.1', p)))).every(Boolean)) return base;
-  }
 }
 
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chaos-test-'));

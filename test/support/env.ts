@@ -3,6 +3,7 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../config/index.js';
 import { applyMigrations } from '../../prisma/migrate.js';
+import { portIsFree } from '../../stack/processes.js';
 import { orderSagaInput, type SagaOrder } from '../../workflows/saga-start.js';
 import type { OrderSagaInput } from '../../workflows/definitions.js';
 
@@ -21,6 +22,15 @@ export async function freePort(): Promise<number> {
     });
     server.on('error', reject);
   });
+}
+
+/** The first of six ports in a row (three brokers, three controllers) that nothing uses, for a Kafka cluster of a test's own. */
+export async function freeKafkaPorts(): Promise<number> {
+  for (;;) {
+    const base = 20_000 + 2 * Math.floor(Math.random() * 10_000);
+    const ports = Array.from({ length: 6 }, (_, i) => base + i);
+    if ((await Promise.all(ports.map((p) => portIsFree('127.0.0.1', p)))).every(Boolean)) return base;
+  }
 }
 
 /** A name no other run or test uses: for task queues, topics, workflow ids. */
