@@ -39,13 +39,16 @@ describe('the Temporal Web UI', () => {
       const page = await browser.newPage();
       const query = encodeURIComponent(`OrderId="${order.id}" AND OrderStatus="confirmed"`);
       await page.goto(`${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows?query=${query}`);
-      // Visibility is eventually consistent: the list may need a reload before the saga shows.
+      // Visibility is eventually consistent, and the count is a query of its own: the page may need
+      // a reload before the saga shows and is counted.
       const row = page.getByRole('link', { name: orderWorkflowId(order.id) });
-      for (let attempt = 0; attempt < 10 && !(await row.isVisible()); attempt++) {
+      const counted = async () => (await row.isVisible()) && /\b1\s+Workflow\b/.test(await page.locator('body').innerText());
+      for (let attempt = 0; attempt < 10 && !(await counted()); attempt++) {
         await page.waitForTimeout(1000);
         await page.reload();
       }
       await expect.poll(() => row.isVisible(), { timeout: 15_000 }).toBe(true);
+      await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toMatch(/\b1\s+Workflow\b/);
       const listing = await page.locator('body').innerText();
       expect(listing).toContain(orderWorkflowId(order.id));
       expect(listing).toMatch(/\b1\s+Workflow\b/);
