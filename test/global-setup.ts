@@ -41,11 +41,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('databaseUrl', databaseUrl);
   project.provide('runId', runId);
 
+  // After the run, on stderr: the summary line (`N passed, N failed`) stays the last line on stdout.
+  const sayAfter = consoleSay('stack: ', process.stderr);
   return async () => {
     await terminateRunWorkflows(config, runId).then(
-      (terminated) => terminated.length && say(`terminated ${terminated.length} workflow(s) the tests left running`),
+      (terminated) => terminated.length && sayAfter(`terminated ${terminated.length} workflow(s) the tests left running`),
       // The database is dropped and the stack stopped all the same.
-      (error: Error) => say(`could not terminate the workflows the tests left running: ${error.message}`),
+      (error: Error) => sayAfter(`could not terminate the workflows the tests left running: ${error.message}`),
     );
     const cleanup = new pg.Client({ connectionString: config.postgres.url });
     await cleanup.connect();
