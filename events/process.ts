@@ -5,22 +5,33 @@ import { type Logger } from '../runtime/log.js';
 import { provisionTopics } from './provision.js';
 import { kafkaNames } from './kafka-names.js';
 
-/** Provisioning tries after a retriable failure, and the pause between them. */
-const PROVISION_ATTEMPTS = 5;
+/** How long provisioning keeps trying while the cluster cannot answer, and the pause between tries. */
+const PROVISION_PATIENCE_MS = 120_000;
 const PROVISION_PAUSE_MS = 2_000;
+
+/** Whether a failure may pass: kafkajs says so of it or of what it gave up on (connection refused, a broker restarting). */
+function mayPass(error: unknown): boolean {
+  for (let e = error as { retriable?: boolean; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.retriable) return true;
+  }
+  return false;
+}
 
 /**
  * What the relay and subscriber processes do first: provision the topics, saying what changed.
- * On a cluster of several brokers, a broker may not know a topic the controller just created, and
+ * It waits for a cluster that cannot answer yet (a broker restarting, or every broker down when
+ * the process starts), instead of ending the process: kafkajs gives up after a few retries. On a
+ * cluster of several brokers, a broker may also not know a topic the controller just created, and
  * kafkajs gives up waiting for its leaders with a retriable error (UNKNOWN_TOPIC_OR_PARTITION) on
  * a busy machine: provisioning is idempotent, so it runs again and finds the topics there.
  */
 export async function ensureTopics(kafka: Kafka, config: Config, log: Logger): Promise<void> {
+  const deadline = Date.now() + PROVISION_PATIENCE_MS;
   for (let attempt = 1; ; attempt++) {
     try {
       return await provisionOnce(kafka, config, log);
     } catch (error) {
-      if (!(error as { retriable?: boolean }).retriable || attempt >= PROVISION_ATTEMPTS) throw error;
+      if (!mayPass(error) || Date.now() >= deadline) throw error;
       log.warn({ err: error, attempt }, 'provisioning the topics failed; trying again');
       await sleep(PROVISION_PAUSE_MS);
     }

@@ -9,28 +9,37 @@ import { livePid } from '../stack/processes.js';
 import { kafkaNodeName } from '../stack/services.js';
 import { down, pidFile, up } from '../stack/stack.js';
 import { freeKafkaPorts, uniqueName } from '../test/support/env.js';
-import { createIdempotentProducer } from './kafka.js';
+import { createIdempotentProducer, createKafka } from './kafka.js';
+import { ensureTopics } from './process.js';
+import { memoryLogger } from '../test/support/events.js';
 
-// A broker that fails while a send is in flight, on a three-node cluster of this file's own. The
+// Brokers that fail under a relay, on a three-node cluster of this file's own. A send in flight: the
 // topic's two partitions are led by different brokers, and the second one's only other replica is
 // the first one's leader: when its leader dies, its leadership moves to a broker that has already
 // answered the send. kafkajs (2.2.4) then sends that partition's messages nowhere and resolves.
 
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'producer-failover-'));
+let kafkaPort: number;
 let config: Config;
 let kafka: Kafka;
 let admin: Admin;
 
-beforeAll(async () => {
-  const kafkaPort = await freeKafkaPorts();
-  config = loadConfig({
+/** The configuration of a process on this file's cluster. */
+function clusterConfig(env: NodeJS.ProcessEnv = {}): Config {
+  return loadConfig({
     ...process.env,
     NODE_ENV: 'test',
     STACK_STATE_DIR: stateDir,
     KAFKA_NODES: '3',
     KAFKA_PORT: String(kafkaPort),
     KAFKA_CONTROLLER_PORT: String(kafkaPort + 1),
+    ...env,
   });
+}
+
+beforeAll(async () => {
+  kafkaPort = await freeKafkaPorts();
+  config = clusterConfig();
   await up(config, { only: ['kafka'] });
   // Retries enough to outlast the controller's fencing of a dead broker (broker.session.timeout.ms, 9 s).
   kafka = new Kafka({
@@ -117,6 +126,27 @@ describe('an idempotent producer when a partition leader dies mid-send', () => {
       expect(attempts).toBeGreaterThan(1);
     } finally {
       await producer.disconnect();
+      await up(config, { only: ['kafka'] });
+    }
+  }, 180_000);
+});
+
+describe('provisioning the topics at a process start', () => {
+  it('waits for a cluster that is down, instead of ending the process', async () => {
+    const nodes = config.kafka.nodes.map((n) => livePid(pidFile(config, kafkaNodeName(n.id)))!);
+    for (const pid of nodes) process.kill(pid, 'SIGKILL');
+    try {
+      const log = memoryLogger();
+      // As the relay's and the subscribers' main does it, with the client they make.
+      const processConfig = clusterConfig({ KAFKA_TOPIC_PREFIX: `${uniqueName('restart')}.` });
+      const provisioned = ensureTopics(createKafka(processConfig, 'relay', log), processConfig, log).then(
+        () => 'provisioned',
+        (error: Error) => `failed: ${error.message}`,
+      );
+      await sleep(10_000);
+      await up(config, { only: ['kafka'] });
+      expect(await provisioned).toBe('provisioned');
+    } finally {
       await up(config, { only: ['kafka'] });
     }
   }, 180_000);
