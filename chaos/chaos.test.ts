@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { signDevToken } from '../api/auth.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { kafkaNames } from '../events/kafka-names.js';
@@ -44,6 +44,8 @@ let pool: pg.Pool;
 let temporal: Client;
 let kafka: Kafka;
 const random = seeded(11);
+/** The application's last output lines, printed when the test fails. */
+const recentOutput: string[] = [];
 
 beforeAll(async () => {
   const kafkaPort = await freeKafkaPorts();
@@ -75,7 +77,10 @@ beforeAll(async () => {
   app = await launchApplication({
     env,
     processEnv: (name) => ({ DATABASE_URL: namedDatabaseUrl(scratch.url, name), ...(name === 'worker' && workerEnv) }),
-    output: () => undefined,
+    output: (line) => {
+      recentOutput.push(line);
+      if (recentOutput.length > 600) recentOutput.shift();
+    },
   });
   temporal = new Client({ connection: await Connection.connect({ address: config.temporal.address }), namespace: config.temporal.namespace });
   kafka = new Kafka({ clientId: 'chaos-test', brokers: config.kafka.brokers, logLevel: logLevel.NOTHING });
@@ -92,6 +97,7 @@ afterAll(async () => {
 
 describe('chaos in small: a worker, a broker and a relay die under load', () => {
   it('loses nothing and charges nobody twice', async () => {
+    onTestFailed(() => console.error(`the application's last ${recentOutput.length} lines:\n${recentOutput.join('\n')}`));
     const names = kafkaNames(config.kafka.topicPrefix);
     const admin = kafka.admin();
     await admin.connect();
