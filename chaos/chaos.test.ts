@@ -44,8 +44,8 @@ let pool: pg.Pool;
 let temporal: Client;
 let kafka: Kafka;
 const random = seeded(11);
-/** The application's last output lines, printed when the test fails. */
-const recentOutput: string[] = [];
+/** Each process's last output lines, printed when the test fails. */
+const recentOutput = new Map<string, string[]>();
 
 beforeAll(async () => {
   const kafkaPort = await freeKafkaPorts();
@@ -78,8 +78,11 @@ beforeAll(async () => {
     env,
     processEnv: (name) => ({ DATABASE_URL: namedDatabaseUrl(scratch.url, name), ...(name === 'worker' && workerEnv) }),
     output: (line) => {
-      recentOutput.push(line);
-      if (recentOutput.length > 600) recentOutput.shift();
+      const name = line.slice(0, line.indexOf('|')).trim();
+      const lines = recentOutput.get(name) ?? [];
+      lines.push(line);
+      if (lines.length > 150) lines.shift();
+      recentOutput.set(name, lines);
     },
   });
   temporal = new Client({ connection: await Connection.connect({ address: config.temporal.address }), namespace: config.temporal.namespace });
@@ -97,7 +100,7 @@ afterAll(async () => {
 
 describe('chaos in small: a worker, a broker and a relay die under load', () => {
   it('loses nothing and charges nobody twice', async () => {
-    onTestFailed(() => console.error(`the application's last ${recentOutput.length} lines:\n${recentOutput.join('\n')}`));
+    onTestFailed(() => console.error(`each process's last lines:\n${[...recentOutput.values()].flat().join('\n')}`));
     const names = kafkaNames(config.kafka.topicPrefix);
     const admin = kafka.admin();
     await admin.connect();
