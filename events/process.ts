@@ -5,7 +5,7 @@ import { type Logger } from '../runtime/log.js';
 import { provisionTopics } from './provision.js';
 import { kafkaNames } from './kafka-names.js';
 
-/** How long provisioning keeps trying while the cluster cannot answer, and the pause between tries. */
+/** How long a process's first step with Kafka keeps trying while the cluster cannot answer, and the pause between tries. */
 const PROVISION_PATIENCE_MS = 120_000;
 const PROVISION_PAUSE_MS = 2_000;
 
@@ -18,24 +18,32 @@ function mayPass(error: unknown): boolean {
 }
 
 /**
- * What the relay and subscriber processes do first: provision the topics, saying what changed.
- * It waits for a cluster that cannot answer yet (a broker restarting, or every broker down when
- * the process starts), instead of ending the process: kafkajs gives up after a few retries. On a
- * cluster of several brokers, a broker may also not know a topic the controller just created, and
- * kafkajs gives up waiting for its leaders with a retriable error (UNKNOWN_TOPIC_OR_PARTITION) on
- * a busy machine: provisioning is idempotent, so it runs again and finds the topics there.
+ * Runs a process's first step with Kafka, waiting for a cluster that cannot answer yet (a broker
+ * restarting, or every broker down when the process starts) instead of ending the process: kafkajs
+ * gives up after a few retries, with an error that is not retriable itself but whose cause is.
  */
-export async function ensureTopics(kafka: Kafka, config: Config, log: Logger): Promise<void> {
+export async function whenKafkaAnswers<T>(what: string, log: Logger, work: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + PROVISION_PATIENCE_MS;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await provisionOnce(kafka, config, log);
+      return await work();
     } catch (error) {
       if (!mayPass(error) || Date.now() >= deadline) throw error;
-      log.warn({ err: error, attempt }, 'provisioning the topics failed; trying again');
+      log.warn({ err: error, attempt }, `${what} failed; trying again`);
       await sleep(PROVISION_PAUSE_MS);
     }
   }
+}
+
+/**
+ * What the relay and subscriber processes do first: provision the topics, saying what changed
+ * (whenKafkaAnswers). On a cluster of several brokers, a broker may also not know a topic the
+ * controller just created, and kafkajs gives up waiting for its leaders with a retriable error
+ * (UNKNOWN_TOPIC_OR_PARTITION) on a busy machine: provisioning is idempotent, so it runs again and
+ * finds the topics there.
+ */
+export function ensureTopics(kafka: Kafka, config: Config, log: Logger): Promise<void> {
+  return whenKafkaAnswers('provisioning the topics', log, () => provisionOnce(kafka, config, log));
 }
 
 async function provisionOnce(kafka: Kafka, config: Config, log: Logger): Promise<void> {

@@ -4,7 +4,7 @@ import { createPrisma } from '../../db/prisma.js';
 import { initTelemetry } from '../../telemetry/index.js';
 import { createIdempotentProducer, createKafka } from '../kafka.js';
 import { createLogger } from '../../runtime/log.js';
-import { ensureTopics } from '../process.js';
+import { ensureTopics, whenKafkaAnswers } from '../process.js';
 import { runProcess } from '../../runtime/lifecycle.js';
 import { OutboxRelay, outboxLag } from './relay.js';
 import { kafkaNames } from '../kafka-names.js';
@@ -31,7 +31,7 @@ runProcess({ name: 'outbox relay', log, deadlineMs: config.shutdownDeadlineMs },
 
   const prisma = createPrisma(config.postgres.url, { poolSize: config.postgres.poolSize, abandonAfterMs: BATCH_LIMIT_MS });
   const producer = createIdempotentProducer(kafka);
-  await producer.connect();
+  await whenKafkaAnswers('connecting the producer', log, () => producer.connect());
   const relay = new OutboxRelay({
     prisma,
     producer,

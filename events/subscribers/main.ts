@@ -7,7 +7,7 @@ import { startSubscriber, type RunningSubscriber } from '../consumer.js';
 import { observeConsumerLag } from '../consumer-metrics.js';
 import { createIdempotentProducer, createKafka } from '../kafka.js';
 import { createLogger } from '../../runtime/log.js';
-import { ensureTopics } from '../process.js';
+import { ensureTopics, whenKafkaAnswers } from '../process.js';
 import { runProcess } from '../../runtime/lifecycle.js';
 import { createAnalyticsSubscriber } from './analytics.js';
 import { createMailer } from './mailer.js';
@@ -35,7 +35,7 @@ runProcess({ name: 'subscribers', log, deadlineMs: config.shutdownDeadlineMs }, 
 
   const prisma = createPrisma(config.postgres.url, { poolSize: config.postgres.poolSize, abandonAfterMs: EVENT_LIMIT_MS });
   const producer = createIdempotentProducer(kafka);
-  await producer.connect();
+  await whenKafkaAnswers('connecting the producer', log, () => producer.connect());
   const mailer = createMailer(config.mail);
   const deps = {
     kafka,
